@@ -1,0 +1,45 @@
+# agentkit: `make demo` runs the main job offline; `make test` runs the test suite. Both set up everything they need
+# (a virtualenv with the Python deps; Docker engine and the sandbox image where the sandbox is used) and are idempotent.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: all install docker sandbox-image test test-fast demo bench lint clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+docker:
+	@if [ -f scripts/ensure-docker.sh ]; then bash scripts/ensure-docker.sh; fi
+
+sandbox-image: install docker
+	@if [ -d tools/sandbox ] && [ -f tools/sandbox/__main__.py ]; then $(PY) -m tools.sandbox build; fi
+
+test: install sandbox-image
+	$(PY) -m pytest -q -ra
+
+test-fast: install
+	$(PY) -m pytest -q -x -m "not docker"
+
+demo: install sandbox-image
+	$(VENV)/bin/agentkit demo
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
+
+lint: install
+	$(VENV)/bin/ruff check agentkit model_backend tools envs
+	$(VENV)/bin/mypy agentkit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

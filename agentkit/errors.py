@@ -1,0 +1,71 @@
+"""One error hierarchy for the whole framework.
+
+Every error a user can meet derives from `AgentkitError`, so `except AgentkitError` catches all of ours and nothing of
+anyone else's. Backend errors mirror HTTP semantics (auth, bad request, rate limit, server, connection) because that is
+what a user has to act on; each carries the server's own message, never the API key.
+"""
+
+from __future__ import annotations
+
+
+class AgentkitError(Exception):
+    """Base class of every agentkit error."""
+
+
+class ConfigurationError(AgentkitError):
+    """Missing or contradictory configuration (no API key, unknown provider, bad argument)."""
+
+
+class ToolError(AgentkitError):
+    """Raise inside a tool to return a clean error result to the model (no traceback)."""
+
+
+class ToolDefinitionError(AgentkitError):
+    """A function cannot be turned into a tool (unsupported annotation, bad schema)."""
+
+
+class BackendError(AgentkitError):
+    """A model backend failed. `status` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.provider = provider
+
+    def __str__(self) -> str:
+        where = f"{self.provider}: " if self.provider else ""
+        code = f"HTTP {self.status}: " if self.status is not None else ""
+        return f"{where}{code}{self.message}"
+
+
+class AuthenticationError(BackendError):
+    """401/403: the key is missing, wrong or lacks access."""
+
+
+class BadRequestError(BackendError):
+    """400/422: the server refused the request; the message says why."""
+
+
+class ContextLengthError(BadRequestError):
+    """The prompt plus max_tokens exceeds the model's context window."""
+
+
+class NotFoundError(BackendError):
+    """404: wrong base URL or unknown model id."""
+
+
+class RateLimitError(BackendError):
+    """429 that persisted through every retry."""
+
+
+class ServerError(BackendError):
+    """5xx that persisted through every retry."""
+
+
+class ConnectionError(BackendError):  # noqa: A001 - deliberate: agentkit.errors.ConnectionError
+    """The server could not be reached, or the stream was cut before it finished."""
+
+
+class StreamError(BackendError):
+    """The server sent an error object inside an otherwise successful stream."""

@@ -1,0 +1,311 @@
+"""The agent loop: the model thinks and calls tools, the tools run concurrently, the model reads and answers.
+
+One visible sequence of steps per turn (`_one_turn`): build the request, stream the response while re-emitting its
+deltas, assemble the message, run its tool calls concurrently, append the results in call order. Everything that can
+stop a run (max_turns, the deadline, an error, cancellation) still returns or leaves behind what was done so far.
+
+Tool calls run only after the model's response is complete, and each exactly once: a stream that dies after a tool
+call began to arrive ends the run with an error rather than being replayed, so a call can never run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentkit.backend import ChatRequest, ModelBackend, ResponseAssembler, Usage
+from agentkit.errors import AgentkitError, ConfigurationError, ConnectionError, StreamError
+from agentkit.events import (
+    AssistantTurn,
+    Event,
+    Final,
+    ReasoningDelta,
+    RunResult,
+    RunStatus,
+    TextDelta,
+    ToolCallDelta,
+    ToolResult,
+    TurnRetry,
+    TurnStart,
+)
+from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from agentkit.pricing import ModelPrice, cost_of
+from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, set_current_run
+
+log = logging.getLogger("agentkit")
+
+
+@dataclass
+class _RunState:
+    messages: list[Message]
+    started: float = field(default_factory=time.monotonic)
+    usage: Usage = field(default_factory=Usage)
+    turns: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
+
+
+class _StopRun(Exception):
+    def __init__(self, status: RunStatus, error: BaseException | None = None) -> None:
+        self.status = status
+        self.error = error
+
+
+class Agent:
+    """A model plus tools plus the rules of a run.
+
+    `thinking=None` leaves thinking to the model's default; True/False asks the backend to switch it on or off (each
+    provider profile knows how). `deadline` is the wall-clock budget of one run in seconds; `tool_timeout` caps every
+    tool call on top of each tool's own timeout.
+    """
+
+    def __init__(
+        self,
+        model: ModelBackend,
+        tools: Iterable[Tool | Callable[..., Any]] = (),
+        *,
+        system_prompt: str | None = None,
+        thinking: bool | None = None,
+        max_turns: int = 20,
+        tool_timeout: float | None = None,
+        deadline: float | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        reasoning_effort: str | None = None,
+        pricing: dict[str, ModelPrice] | None = None,
+        stream_retries: int = 2,
+    ) -> None:
+        if max_turns < 1:
+            raise ConfigurationError("max_turns must be at least 1")
+        self.model = model
+        self.toolset = tools if isinstance(tools, Toolset) else Toolset(tools)
+        self.system_prompt = system_prompt
+        self.thinking = thinking
+        self.max_turns = max_turns
+        self.tool_timeout = tool_timeout
+        self.deadline = deadline
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.reasoning_effort = reasoning_effort
+        self.pricing = pricing
+        self.stream_retries = stream_retries
+        self._tool_specs = self.toolset.specs()
+
+    # -- public API ---------------------------------------------------------------------------------------------------
+
+    async def run(self, task: str | Sequence[Message]) -> RunResult:
+        """Run to the end and return the result. Cancelling the calling task cancels the run (and re-raises)."""
+        result: RunResult | None = None
+        async with contextlib.aclosing(self.stream(task)) as events:
+            async for event in events:
+                if isinstance(event, Final):
+                    result = event.result
+        assert result is not None
+        return result
+
+    def run_sync(self, task: str | Sequence[Message]) -> RunResult:
+        """`run` for scripts. Ctrl-C stops the stream and the tools and returns the partial result (`cancelled`)."""
+        holder: list[RunResult] = []
+
+        async def main() -> RunResult:
+            state = self._new_state(task)
+            try:
+                async with contextlib.aclosing(self._events(state)) as events:
+                    async for event in events:
+                        if isinstance(event, Final):
+                            holder.append(event.result)
+            except asyncio.CancelledError:
+                return self._result(state, "cancelled")
+            return holder[-1]
+
+        return asyncio.run(main())
+
+    def stream(self, task: str | Sequence[Message]) -> AsyncIterator[Event]:
+        """The run as events; the last one is `Final`. Closing the iterator early stops the model and the tools."""
+        return self._events(self._new_state(task))
+
+    # -- the run ------------------------------------------------------------------------------------------------------
+
+    def _new_state(self, task: str | Sequence[Message]) -> _RunState:
+        messages: list[Message] = [UserMessage(content=task)] if isinstance(task, str) else list(task)
+        if not messages:
+            raise ConfigurationError("a run needs a task: pass a string or a non-empty list of messages")
+        if self.system_prompt and not isinstance(messages[0], SystemMessage):
+            messages.insert(0, SystemMessage(content=self.system_prompt))
+        return _RunState(messages=messages)
+
+    async def _events(self, state: _RunState) -> AsyncIterator[Event]:
+        run_ctx = RunContext()
+        deadline = state.started + self.deadline if self.deadline is not None else None
+        status: RunStatus = "max_turns"
+        error: BaseException | None = None
+        try:
+            while state.turns < self.max_turns:
+                state.turns += 1
+                async for event in self._one_turn(state, run_ctx, deadline):
+                    yield event
+                last = state.messages[-1]
+                if isinstance(last, AssistantMessage) and not last.tool_calls:
+                    status = "completed"
+                    break
+        except _StopRun as stop:
+            status, error = stop.status, stop.error
+        finally:
+            cleanup_errors = await run_ctx.aclose()
+            for exc in cleanup_errors:
+                log.warning("a tool cleanup failed: %s", exc)
+        yield Final(self._result(state, status, error))
+
+    async def _one_turn(
+        self, state: _RunState, run_ctx: RunContext, deadline: float | None
+    ) -> AsyncIterator[Event]:
+        yield TurnStart(state.turns)
+        request = ChatRequest(
+            messages=list(state.messages),
+            tools=self._tool_specs,
+            thinking=self.thinking,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            reasoning_effort=self.reasoning_effort,
+        )
+        attempt = 0
+        while True:
+            assembler = ResponseAssembler()
+            try:
+                async for event in self._stream_response(request, assembler, deadline):
+                    yield event
+                break
+            except (ConnectionError, StreamError) as exc:
+                if assembler.saw_tool_calls or attempt >= self.stream_retries:
+                    raise _StopRun("error", exc) from exc
+                attempt += 1
+                yield TurnRetry(state.turns, str(exc))
+            except AgentkitError as exc:
+                raise _StopRun("error", exc) from exc
+            except TimeoutError as exc:
+                raise _StopRun("deadline") from exc
+            except Exception as exc:  # a backend bug must not lose the transcript
+                log.exception("model backend failed unexpectedly")
+                raise _StopRun("error", exc) from exc
+        message = assembler.message(call_id_prefix=f"call_{state.turns}")
+        if assembler.usage is not None:
+            state.usage = state.usage + assembler.usage
+        state.usage.requests += 1
+        state.messages.append(message)
+        yield AssistantTurn(state.turns, message, assembler.usage)
+        if message.tool_calls:
+            async for event in self._run_tools(state, message.tool_calls, run_ctx, deadline):
+                yield event
+
+    async def _stream_response(
+        self, request: ChatRequest, assembler: ResponseAssembler, deadline: float | None
+    ) -> AsyncIterator[Event]:
+        """Re-emit the backend's deltas as events. The deadline scope never spans a `yield` (it would hit the
+        consumer's code instead of ours)."""
+        async with contextlib.aclosing(self.model.stream(request)) as deltas:  # type: ignore[type-var]
+            iterator = aiter(deltas)
+            while True:
+                try:
+                    if deadline is None:
+                        delta = await anext(iterator)
+                    else:
+                        async with asyncio.timeout_at(_loop_time(deadline)):
+                            delta = await anext(iterator)
+                except StopAsyncIteration:
+                    return
+                assembler.add(delta)
+                if delta.reasoning:
+                    yield ReasoningDelta(delta.reasoning)
+                if delta.content:
+                    yield TextDelta(delta.content)
+                for frag in delta.tool_calls:
+                    yield ToolCallDelta(frag.index, frag.id, frag.name, frag.arguments)
+
+    async def _run_tools(
+        self, state: _RunState, calls: list[ToolCall], run_ctx: RunContext, deadline: float | None
+    ) -> AsyncIterator[Event]:
+        """Run every call of one response concurrently; emit results as they finish; append them in call order."""
+        ctx = contextvars.copy_context()
+        ctx.run(set_current_run, run_ctx)
+        tasks = {
+            asyncio.get_running_loop().create_task(self._call_tool(call), context=ctx.copy()): i
+            for i, call in enumerate(calls)
+        }
+        outputs: dict[int, tuple[ToolOutput, float]] = {}
+        pending = set(tasks)
+        try:
+            while pending:
+                timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
+                done, pending = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    raise _StopRun("deadline")
+                for task in done:
+                    i = tasks[task]
+                    outputs[i] = task.result()
+                    out, took = outputs[i]
+                    yield ToolResult(calls[i], out.content, out.is_error, took)
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            # Keep the transcript well-formed even when stopped: every call gets a result message.
+            for i, call in enumerate(calls):
+                out, _ = outputs.get(
+                    i, (ToolOutput("Tool call was cancelled before it finished.", True), 0.0)
+                )
+                state.tool_calls += 1
+                state.tool_errors += out.is_error
+                state.messages.append(
+                    ToolMessage(
+                        tool_call_id=call.id, name=call.name, content=out.content, is_error=out.is_error
+                    )
+                )
+
+    async def _call_tool(self, call: ToolCall) -> tuple[ToolOutput, float]:
+        start = time.monotonic()
+        try:
+            if self.tool_timeout is None:
+                out = await self.toolset.call(call.name, call.arguments)
+            else:
+                async with asyncio.timeout(self.tool_timeout):
+                    out = await self.toolset.call(call.name, call.arguments)
+        except TimeoutError:
+            out = ToolOutput(
+                f"Tool '{call.name}' timed out after {self.tool_timeout:g} s and was stopped.", True
+            )
+        return out, time.monotonic() - start
+
+    def _result(self, state: _RunState, status: RunStatus, error: BaseException | None = None) -> RunResult:
+        output = None
+        for m in reversed(state.messages):
+            if isinstance(m, AssistantMessage):
+                output = m.content
+                break
+        return RunResult(
+            status=status,
+            output=output,
+            messages=state.messages,
+            usage=state.usage,
+            cost=cost_of(self.model.model, state.usage, self.pricing),
+            turns=state.turns,
+            tool_calls=state.tool_calls,
+            tool_errors=state.tool_errors,
+            wall_time=time.monotonic() - state.started,
+            error=str(error) if error is not None else None,
+            error_type=type(error).__name__ if error is not None else None,
+        )
+
+
+def _loop_time(deadline_monotonic: float) -> float:
+    """Convert a time.monotonic() deadline to the event loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (deadline_monotonic - time.monotonic())
