@@ -300,8 +300,11 @@ class RemoteBackend:
         finished = False
         chunks = 0
         try:
-            async for event in iter_sse(response.aiter_bytes()):
+            events = iter_sse(response.aiter_bytes())
+            async for event in events:
                 if event.data.strip() == "[DONE]":
+                    async for _ in events:  # read to the end so the connection goes back to the pool
+                        pass
                     return
                 if event.event == "error" or not event.data.strip():
                     if event.event == "error":

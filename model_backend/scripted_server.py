@@ -121,6 +121,7 @@ class ScriptedServer:
         self._position = 0
         self.requests: list[dict[str, Any]] = []
         self.server_time = 0.0  # seconds spent producing responses (benchmarks subtract it)
+        self.connections = 0  # TCP connections accepted (a client that pools connections opens one)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -176,6 +177,7 @@ class ScriptedServer:
     # -- HTTP ---------------------------------------------------------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -357,3 +359,43 @@ def _pieces(text: str | None, size: int) -> list[str]:
 
 def _err(message: str, kind: str = "invalid_request_error") -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A generic script: call the first tool with arguments made from its schema, then answer with what came back.
+
+
+def example_value(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """A plausible value for a JSON Schema (enough to drive a tool in tests and examples)."""
+    defs = defs or {}
+    if "$ref" in schema:
+        return example_value(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
+    if "default" in schema:
+        return schema["default"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return example_value(schema[key][0], defs)
+    kind = schema.get("type", "string")
+    if isinstance(kind, list):
+        kind = kind[0]
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: example_value(v, defs) for k, v in props.items() if k in schema.get("required", props)}
+    return {"string": "example", "integer": 2, "number": 1.5, "boolean": True, "array": [], "null": None}.get(kind)
+
+
+def auto_script(body: dict[str, Any]) -> Reply:
+    messages = body.get("messages") or []
+    tools = body.get("tools") or []
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        results = [m["content"] for m in messages if m.get("role") == "tool"]
+        return Reply(reasoning="I have what I need.", content=f"Done. The tool said: {results[-1]}")
+    if tools:
+        fn = tools[0]["function"]
+        params = fn.get("parameters", {})
+        args = example_value(params, params.get("$defs"))
+        return Reply(reasoning=f"I will call {fn['name']}.", tool_calls=[(fn["name"], json.dumps(args))])
+    return Reply(reasoning="A greeting is enough.", content="Hello from the scripted server.")

@@ -337,3 +337,11 @@ async def test_usage_in_final_content_chunk(serve) -> None:
     assert (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cache_hit_tokens, u.cache_miss_tokens) == (100, 40, 30, 64, 36)
     assert result.cost == pytest.approx((64 * 0.028 + 36 * 0.28 + 40 * 0.42) / 1e6)
     assert json.loads(json.dumps(result.to_dict()))["usage"]["total_tokens"] == 140
+
+
+async def test_streamed_responses_reuse_one_connection(serve) -> None:
+    srv = serve([Reply(tool_calls=[("get_weather", '{"city": "A"}')]), Reply(tool_calls=[("get_weather", '{"city": "B"}')]), Reply(content="x")])
+    async with backend(srv, model="deepseek-chat") as be:
+        result = await Agent(be, [get_weather]).run("x")
+    assert result.status == "completed" and len(srv.requests) == 3
+    assert srv.connections == 1  # each stream was read to its end, so the pooled connection was reused

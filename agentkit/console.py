@@ -1,0 +1,82 @@
+"""Render a run's events in a terminal as they happen: reasoning dimmed, tool calls and results, the answer, usage.
+
+Used by `agentkit run`, the demo and the examples; any event consumer can be written the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from agentkit.events import AssistantTurn, Event, Final, ReasoningDelta, RunResult, TextDelta, ToolResult, TurnRetry, TurnStart
+
+
+class EventPrinter:
+    """Prints events incrementally. `max_result_chars` keeps long tool results from flooding the screen."""
+
+    def __init__(self, console: Console | None = None, *, show_reasoning: bool = True, max_result_chars: int = 600) -> None:
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.show_reasoning = show_reasoning
+        self.max_result_chars = max_result_chars
+        self._mode: str | None = None
+
+    def _switch(self, mode: str | None) -> None:
+        if self._mode != mode and self._mode in ("reasoning", "text"):
+            self.console.print()
+        self._mode = mode
+
+    def __call__(self, event: Event) -> None:
+        c = self.console
+        if isinstance(event, TurnStart):
+            self._switch(None)
+            c.print(f"[bold cyan]── turn {event.turn}[/]")
+        elif isinstance(event, ReasoningDelta):
+            if self.show_reasoning:
+                if self._mode != "reasoning":
+                    self._switch("reasoning")
+                    c.print("[dim italic]thinking: [/]", end="")
+                c.print(f"[dim italic]{escape(event.text)}[/]", end="")
+        elif isinstance(event, TextDelta):
+            if self._mode != "text":
+                self._switch("text")
+            c.print(escape(event.text), end="")
+        elif isinstance(event, TurnRetry):
+            self._switch(None)
+            c.print(f"[yellow]stream interrupted ({escape(event.reason)}); retrying the turn[/]")
+        elif isinstance(event, AssistantTurn):
+            self._switch(None)
+            for call in event.message.tool_calls:
+                c.print(f"[bold magenta]→ {escape(call.name)}[/]([magenta]{escape(_short(call.arguments, 300))}[/])")
+        elif isinstance(event, ToolResult):
+            style = "red" if event.is_error else "green"
+            c.print(f"[{style}]← {escape(event.call.name)} ({event.duration * 1000:.0f} ms):[/] {escape(_short(event.content, self.max_result_chars))}")
+        elif isinstance(event, Final):
+            self._switch(None)
+            c.print(summary_line(event.result))
+
+
+def summary_line(result: RunResult) -> str:
+    u = result.usage
+    status = {"completed": "green", "error": "red"}.get(result.status, "yellow")
+    err = f" — {escape(result.error or '')}" if result.error else ""
+    return (
+        f"[{status}]{result.status}[/]{err} · {result.turns} turns · {result.tool_calls} tool calls · "
+        f"{u.prompt_tokens} prompt ({u.cache_hit_tokens} cached) + {u.completion_tokens} completion "
+        f"({u.reasoning_tokens} reasoning) tokens · ${result.cost:.6f} · {result.wall_time:.2f} s"
+    )
+
+
+def _short(text: str, limit: int) -> str:
+    text = text.replace("\n", "⏎ ") if len(text) < 120 else text
+    return text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} chars)"
+
+
+def result_json(result: RunResult) -> str:
+    return json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
