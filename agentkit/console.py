@@ -11,7 +11,17 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from agentkit.events import AssistantTurn, Event, Final, ReasoningDelta, RunResult, TextDelta, ToolResult, TurnRetry, TurnStart
+from agentkit.events import (
+    AssistantTurn,
+    Event,
+    Final,
+    ReasoningDelta,
+    RunResult,
+    TextDelta,
+    ToolResult,
+    TurnRetry,
+    TurnStart,
+)
 
 
 class EventPrinter:

@@ -15,7 +15,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +126,7 @@ class Agent:
 
         return asyncio.run(main())
 
-    def stream(self, task: str | Sequence[Message]) -> AsyncIterator[Event]:
+    def stream(self, task: str | Sequence[Message]) -> AsyncGenerator[Event, None]:
         """The run as events; the last one is `Final`. Closing the iterator early stops the model and the tools."""
         return self._events(self._new_state(task))
 
@@ -140,7 +140,7 @@ class Agent:
             messages.insert(0, SystemMessage(content=self.system_prompt))
         return _RunState(messages=messages)
 
-    async def _events(self, state: _RunState) -> AsyncIterator[Event]:
+    async def _events(self, state: _RunState) -> AsyncGenerator[Event, None]:
         run_ctx = RunContext()
         deadline = state.started + self.deadline if self.deadline is not None else None
         status: RunStatus = "max_turns"

@@ -385,7 +385,7 @@ def _args_model_for(f: Callable[..., Any], param_docs: dict[str, str]) -> type[B
             ann = Annotated[ann, Field(description=param_docs[pname])]
         fields[pname] = (ann, info)
     try:
-        return create_model(  # type: ignore[call-overload, no-any-return]
+        return create_model(
             f"{f.__name__}_arguments", __config__=ConfigDict(extra="forbid"), **fields
         )
     except Exception as exc:  # noqa: BLE001

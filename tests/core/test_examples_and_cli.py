@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,19 @@ def test_cli_without_key_says_what_to_set() -> None:
     proc = subprocess.run([sys.executable, "-m", "agentkit.cli", "run", "hi"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "set the environment variable DEEPSEEK_API_KEY" in proc.stderr
+
+
+def test_demo_runs_offline_with_real_tools_and_leaves_no_container() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DEEPSEEK_API_KEY", "AGENTKIT_PROVIDER")}
+    env["COLUMNS"] = "200"
+    child = subprocess.Popen([sys.executable, "-m", "agentkit.cli", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 0, out + err
+    assert "scripted" in out and "export DEEPSEEK_API_KEY" in out  # says what it is and how to use a real model
+    assert "← search" in out and "statistics.median" in out  # the real stdlib index answered
+    assert "← python" in out and "3.5" in out  # the real sandbox ran the code
+    assert "The median is **3.5**" in out and "completed · 3 turns · 2 tool calls" in out
+    ps = subprocess.run(["docker", "ps", "-a", "--filter", "label=agentkit.sandbox", "--format", '{{.Label "agentkit.sandbox.owner"}}'],
+                        capture_output=True, text=True, check=True)  # fmt: skip
+    owners = ps.stdout.split()
+    assert not [o for o in owners if o.startswith(f"{socket.gethostname()}/{child.pid}/")], owners

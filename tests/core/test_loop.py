@@ -7,7 +7,18 @@ import time
 
 import pytest
 
-from agentkit import Agent, AssistantTurn, Final, ReasoningDelta, TextDelta, ToolCallDelta, ToolResult, TurnStart, current_run, tool
+from agentkit import (
+    Agent,
+    AssistantTurn,
+    Final,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolResult,
+    TurnStart,
+    current_run,
+    tool,
+)
 from agentkit.errors import ConfigurationError
 from model_backend.remote import RemoteBackend
 from model_backend.scripted_server import Fail, Reply
@@ -112,7 +123,7 @@ async def test_cancellation_stops_tools_and_runs_cleanups(serve) -> None:
     srv = serve([Reply(tool_calls=[("hold", "{}"), ("hold", "{}")])])
     async with backend(srv) as be:
         task = asyncio.create_task(Agent(be, [hold]).run("x"))
-        while state["started"] < 2:
+        while state["started"] < 2:  # noqa: ASYNC110 - polling a plain dict set by the tools
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -12,12 +12,10 @@ import pytest
 from agentkit import Agent, ChatRequest, UserMessage, tool
 from agentkit.errors import (
     AuthenticationError,
-    BadRequestError,
     ConfigurationError,
     ConnectionError,
     ContextLengthError,
     RateLimitError,
-    ServerError,
 )
 from model_backend.remote import RemoteBackend
 from model_backend.scripted_server import Fail, Reply

@@ -1,0 +1,135 @@
+"""`agentkit demo` (and `make demo`): one agent episode with real tools, shown live, offline by default.
+
+Which model answers, in order of preference:
+1. a configured remote model (`DEEPSEEK_API_KEY`, or `AGENTKIT_PROVIDER` + its base URL), the real thing;
+2. the local DSA model, once a trained checkpoint ships in `model_backend/local/`;
+3. otherwise a scripted model: a real OpenAI-compatible HTTP server on 127.0.0.1 replays DeepSeek-style turns that react
+   to the real tool results. The loop, the wire format, the sandbox and the search index are all real; only the
+   model's words are scripted, and the demo says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from contextlib import ExitStack
+from typing import Any
+
+from rich.console import Console
+
+from agentkit.console import EventPrinter
+from agentkit.events import Final, RunResult
+from agentkit.loop import Agent
+from agentkit.tools import Tool
+
+TASK = (
+    "What is the median of the numbers 3, 1, 4, 1, 5, 9, 2, 6? Look up which standard-library function computes it, "
+    "then check the value by running Python."
+)
+SYSTEM = "You are a careful assistant. Look things up with `search` and verify numbers with `python` before answering."
+
+
+def _remote_configured() -> bool:
+    provider = os.environ.get("AGENTKIT_PROVIDER", "deepseek")
+    if provider == "deepseek":
+        return bool(os.environ.get("DEEPSEEK_API_KEY"))
+    return provider != "local"
+
+
+def demo_script(body: dict[str, Any]) -> Any:
+    """The scripted model: search, then run Python, then answer from what the tools really returned."""
+    from model_backend.scripted_server import Reply
+
+    messages = body["messages"]
+    tools = {t["function"]["name"] for t in body.get("tools", [])}
+    results = [m for m in messages if m["role"] == "tool"]
+    if not results and "search" in tools:
+        return Reply(
+            reasoning="The user wants the median of 8 numbers. The statistics module should have a function for it; "
+            "let me search the standard-library docs.",
+            tool_calls=[("search", json.dumps({"query": "statistics median middle value", "k": 3}))],
+        )
+    if len(results) <= 1 and "python" in tools and not any("python" == m.get("name") for m in messages):
+        found = re.search(r"statistics\.(median\w*)", results[-1]["content"]) if results else None
+        fn = found.group(1) if found else "median"
+        return Reply(
+            reasoning=f"The docs point at statistics.{fn}. With an even count the median is the mean of the two middle "
+            "values. I'll compute it in the sandbox to be sure.",
+            tool_calls=[("python", json.dumps({"code": f"import statistics\nprint(statistics.{fn}([3, 1, 4, 1, 5, 9, 2, 6]))"}))],
+        )
+    value = results[-1]["content"].strip().splitlines()[0] if results else "3.5"
+    return Reply(
+        reasoning=f"The sandbox printed {value}. Sorted: 1 1 2 3 4 5 6 9; the middle pair is 3 and 4, so 3.5. Consistent.",
+        content=f"The median is **{value}** (sorted: 1, 1, 2, 3, 4, 5, 6, 9; the middle values 3 and 4 average to "
+        f"3.5), computed with `statistics.median`.",
+    )
+
+
+def _tools(console: Console) -> tuple[list[Tool], Any]:
+    """The demo's tools and the sandbox pool to close at the end (None without Docker)."""
+    tools: list[Tool] = []
+    pool = None
+    try:
+        from tools.search import default_search_tool
+
+        tools.append(default_search_tool())
+    except Exception as exc:  # noqa: BLE001 - the demo goes on with what this machine has
+        console.print(f"[yellow]search unavailable: {exc}[/]")
+    try:
+        from tools.sandbox import SandboxPool, python_tool
+
+        pool = SandboxPool(size=0)
+        tools.append(python_tool(pool))
+    except Exception as exc:  # noqa: BLE001
+        console.print(f"[yellow]python sandbox unavailable: {exc} (run `make demo`, which sets up Docker)[/]")
+    return tools, pool
+
+
+async def _run(agent: Agent, printer: EventPrinter, pool: Any) -> RunResult:
+    result = None
+    try:
+        async for event in agent.stream(TASK):
+            printer(event)
+            if isinstance(event, Final):
+                result = event.result
+    finally:
+        if pool is not None:
+            await pool.close()
+        close = getattr(agent.model, "aclose", None)
+        if close is not None:
+            await close()
+    assert result is not None
+    return result
+
+
+def main() -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    tools, pool = _tools(console)
+    with ExitStack() as stack:
+        if _remote_configured():
+            from model_backend.remote import RemoteBackend
+
+            backend: Any = RemoteBackend(os.environ.get("AGENTKIT_PROVIDER", "deepseek"), os.environ.get("AGENTKIT_MODEL"))
+            label = f"remote model {backend.model} ({backend.profile.name})"
+        else:
+            from model_backend.remote import RemoteBackend
+            from model_backend.scripted_server import ScriptedServer
+
+            srv = stack.enter_context(ScriptedServer(demo_script, enforce="deepseek-v3.2"))
+            backend = RemoteBackend("deepseek", "deepseek-reasoner", base_url=srv.base_url, api_key="offline-demo")
+            label = "scripted DeepSeek-style model over a local HTTP server (no API key configured)"
+            console.rule("agentkit demo")
+            console.print(
+                "No model is configured, so the model's turns are [bold]scripted[/] (they react to the real tool "
+                "results); the loop, the DeepSeek wire format, the Docker sandbox and the search index are real.\n"
+                "For a real model: [bold]export DEEPSEEK_API_KEY=sk-...[/] (or AGENTKIT_PROVIDER=vllm "
+                "VLLM_BASE_URL=http://host:8000/v1 AGENTKIT_MODEL=name) and run [bold]make demo[/] again."
+            )
+            console.rule()
+        console.print(f"[bold]model:[/] {label}\n[bold]tools:[/] {', '.join(t.name for t in tools) or '(none)'}")
+        console.print(f"[bold]task:[/] {TASK}\n")
+        agent = Agent(backend, tools, system_prompt=SYSTEM, thinking=True, max_turns=8, deadline=300)
+        result = asyncio.run(_run(agent, EventPrinter(console), pool))
+    return 0 if result.status == "completed" else 1
