@@ -163,10 +163,6 @@ class Tool:
             )
         if parameters.get("type", "object") != "object":
             raise ToolDefinitionError(f"tool {name!r}: the parameters schema must describe a JSON object")
-        try:
-            jsonschema.Draft202012Validator.check_schema(parameters)
-        except jsonschema.SchemaError as exc:
-            raise ToolDefinitionError(f"tool {name!r}: invalid JSON Schema: {exc.message}") from exc
         self.name = name
         self.description = description
         self.parameters = parameters
@@ -174,7 +170,7 @@ class Tool:
         self.timeout = timeout
         self.max_output_chars = max_output_chars
         self._args_model = args_model
-        self._validator = jsonschema.Draft202012Validator(parameters)
+        self._validator = _validator_for(name, parameters)
         self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
     @classmethod
@@ -285,6 +281,25 @@ class Tool:
                 is_error=True,
             )
         return ToolOutput(cap_text(render_result(value), self.max_output_chars))
+
+
+_VALIDATORS: dict[str, jsonschema.Draft202012Validator] = {}
+
+
+def _validator_for(name: str, schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """A checked validator per distinct schema. Checking a schema against the metaschema costs milliseconds, and
+    an eval builds the same tools for every episode, so each distinct schema is checked once per process."""
+    key = json.dumps(schema, sort_keys=True, default=str)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ToolDefinitionError(f"tool {name!r}: invalid JSON Schema: {exc.message}") from exc
+        if len(_VALIDATORS) > 4096:
+            _VALIDATORS.clear()
+        validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(schema)
+    return validator
 
 
 def _schema_type_name(sub: Any, root: dict[str, Any]) -> str:

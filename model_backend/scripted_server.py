@@ -198,6 +198,9 @@ class ScriptedServer:
     ) -> bool:
         started = time.perf_counter()
         opts = self.options
+        if method == "GET" and path.endswith("/_stats"):  # for benchmarks that run the server in another process
+            stats = {"server_time": self.server_time, "requests": len(self.requests), "connections": self.connections}
+            return await self._json(writer, 200, stats)
         if method == "GET" and path.endswith("/models"):
             return await self._json(writer, 200, {"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         if method != "POST" or not path.endswith("/chat/completions"):
