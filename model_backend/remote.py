@@ -251,7 +251,7 @@ class RemoteBackend:
     def _status_error(self, status: int, raw: bytes, retry_after_header: str | None) -> Exception:
         message = self._redact(_error_message(raw) or f"HTTP {status} with no message")
         if status in _RETRYABLE_STATUS:
-            cls = errors.RateLimitError if status == 429 else errors.ServerError
+            cls: type[errors.BackendError] = errors.RateLimitError if status == 429 else errors.ServerError
             retry_after = _parse_retry_after(retry_after_header)
             final = self._err(cls, message, status)
             if retry_after is not None and retry_after > self.max_retry_after:
@@ -292,7 +292,7 @@ class RemoteBackend:
             ) from None
         if isinstance(data, dict) and "error" in data and "choices" not in data:
             raise self._err(errors.StreamError, self._redact(_error_message(raw) or "unknown error"))
-        return data  # type: ignore[no-any-return]
+        return data
 
     # -- parsing ------------------------------------------------------------------------------------------------------
 
