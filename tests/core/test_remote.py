@@ -343,3 +343,17 @@ async def test_streamed_responses_reuse_one_connection(serve) -> None:
         result = await Agent(be, [get_weather]).run("x")
     assert result.status == "completed" and len(srv.requests) == 3
     assert srv.connections == 1  # each stream was read to its end, so the pooled connection was reused
+
+
+async def test_key_never_reaches_logs(serve, caplog) -> None:
+    srv = serve([Fail(401, f"Incorrect API key provided: {KEY}"), Fail(429, "slow", retry_after="0"), Reply(content="x")])
+    with caplog.at_level(logging.DEBUG):
+        be = backend(srv, model="deepseek-chat")
+        with pytest.raises(AuthenticationError) as info:
+            await be.complete(ChatRequest(messages=[UserMessage(content="x")]))
+        await be.complete(ChatRequest(messages=[UserMessage(content="x")]))
+        await be.aclose()
+    assert "Incorrect API key provided: ***" in str(info.value)  # a server echoing the key is redacted
+    assert KEY not in str(info.value) and KEY not in repr(be._client.headers)
+    logged = "\n".join(r.getMessage() + str(r.args) for r in caplog.records)
+    assert caplog.records and KEY not in logged
