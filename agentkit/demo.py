@@ -80,7 +80,7 @@ def _tools(console: Console) -> tuple[list[Tool], Any]:
     try:
         from tools.sandbox import SandboxPool, python_tool
 
-        pool = SandboxPool(size=0)
+        pool = SandboxPool(size=1)  # warmed while the model thinks, so the first python call costs ~1 ms
         tools.append(python_tool(pool))
     except Exception as exc:  # noqa: BLE001
         console.print(f"[yellow]python sandbox unavailable: {exc} (run `make demo`, which sets up Docker)[/]")
@@ -89,6 +89,8 @@ def _tools(console: Console) -> tuple[list[Tool], Any]:
 
 async def _run(agent: Agent, printer: EventPrinter, pool: Any) -> RunResult:
     result = None
+    if pool is not None:
+        await pool.start(wait=False)
     try:
         async for event in agent.stream(TASK):
             printer(event)
