@@ -20,7 +20,7 @@ from agentkit.errors import AgentkitError, ConfigurationError
 EXIT_CODES = {"completed": 0, "error": 1, "max_turns": 3, "deadline": 4, "cancelled": 130}
 
 # Packages that add their own sub-command groups: (module, description). Missing ones are skipped quietly.
-_PLUGINS = ["tools.sandbox.cli", "tools.search.cli", "envs.cli", "envs.eval_cli", "model_backend.cli"]
+_PLUGINS = ["tools.sandbox.cli", "tools.search.cli", "envs.cli", "envs.eval_cli", "model_backend.cli", "model_backend.local.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

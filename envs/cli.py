@@ -1,0 +1,234 @@
+"""`agentkit envs generate | check | show | trajectories` (wired into agentkit's CLI through `register`).
+
+Also runnable on its own: `python -m envs.cli generate --n 100 --out tasks.jsonl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from envs.errors import SpecError
+from envs.spec import LineError, TaskRecord, iter_jsonl
+
+
+def parse_difficulty(text: str) -> list[int]:
+    """'1-5' -> [1..5]; '2,4' -> [2, 4]; '3' -> [3]."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            out += list(range(int(lo), int(hi) + 1))
+        elif part:
+            out.append(int(part))
+    if not out or any(d < 1 or d > 5 for d in out):
+        raise argparse.ArgumentTypeError(f"difficulty must be within 1-5, got {text!r}")
+    return sorted(set(out))
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("envs", help="generate, check and inspect synthetic tool-use environments")
+    sub = p.add_subparsers(dest="envs_command", required=True)
+
+    g = sub.add_parser("generate", help="generate a checked task set (JSONL)")
+    g.add_argument("--n", type=int, required=True, help="number of tasks to keep")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--families", default="", help="comma-separated family names (default: all)")
+    g.add_argument("--difficulty", type=parse_difficulty, default=[1, 2, 3, 4, 5], help="e.g. 1-5, 2,3 or 4")
+    g.add_argument("--out", required=True, help="output JSONL path")
+    g.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all CPUs)")
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("check", help="re-verify every task of a JSONL file")
+    c.add_argument("path")
+    c.add_argument("--no-determinism", action="store_true", help="skip regenerating each task from its seed")
+    c.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("show", help="print one task readably")
+    s.add_argument("path")
+    s.add_argument("--index", type=int, default=0, help="0-based index among the file's valid tasks")
+    s.set_defaults(func=cmd_show)
+
+    t = sub.add_parser("trajectories", help="render reference solutions as chat transcripts (training JSONL)")
+    t.add_argument("path")
+    t.add_argument("--out", required=True)
+    t.set_defaults(func=cmd_trajectories)
+
+    fl = sub.add_parser("families", help="list the installed families")
+    fl.set_defaults(func=cmd_families)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=False)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from envs.families import families
+    from envs.generator import DISCARD_REASONS, generate
+
+    console = Console(stderr=True)
+    fams = [f.strip() for f in args.families.split(",") if f.strip()] or list(families())
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".partial")
+    kept: Counter[tuple[str, int]] = Counter()
+    discards: Counter[str] = Counter()
+    envs: set[str] = set()
+    failed_slots = 0
+    t0 = time.perf_counter()
+    try:
+        with tmp.open("w", encoding="utf-8") as fh, _progress(console) as bar:
+            job = bar.add_task("generating", total=args.n, rate="")
+            for i, slot in enumerate(generate(args.n, args.seed, fams, args.difficulty, args.workers), 1):
+                discards.update(slot.discards)
+                if slot.line is None:
+                    failed_slots += 1
+                else:
+                    fh.write(slot.line + "\n")
+                    kept[(slot.family, slot.difficulty)] += 1
+                    envs.add(slot.env_hash or "")
+                bar.update(job, advance=1, rate=f"{i / (time.perf_counter() - t0):,.0f} tasks/s")
+    except SpecError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        tmp.unlink(missing_ok=True)
+        return 2
+    tmp.replace(out)
+    dt = time.perf_counter() - t0
+    n_kept = sum(kept.values())
+    table = Table(title=f"{n_kept} tasks -> {out} ({dt:.1f} s, {n_kept / dt:,.0f} tasks/s, {len(envs)} distinct envs)")
+    table.add_column("family")
+    for d in args.difficulty:
+        table.add_column(f"d{d}", justify="right")
+    for fam in fams:
+        table.add_row(fam, *[str(kept[(fam, d)]) for d in args.difficulty])
+    console.print(table)
+    attempts = n_kept + sum(discards.values())
+    reasons = ", ".join(f"{r}={discards[r]}" for r in DISCARD_REASONS if discards[r]) or "none"
+    console.print(f"discarded {sum(discards.values())} of {attempts} candidates: {reasons}")
+    if failed_slots:
+        console.print(f"[yellow]{failed_slots} slot(s) found no valid task; the file has fewer than --n lines[/yellow]")
+    return 0 if not failed_slots else 1
+
+
+def _records(path: str, console: Console) -> tuple[list[tuple[int, TaskRecord]], list[LineError]]:
+    good, bad = [], []
+    try:
+        for no, item in iter_jsonl(path):
+            if isinstance(item, LineError):
+                bad.append(item)
+            else:
+                good.append((no, item))
+    except OSError as exc:
+        console.print(f"[red]cannot read {path}:[/red] {exc}")
+        raise SystemExit(2) from exc
+    return good, bad
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from envs.generator import check_task
+
+    console = Console(stderr=True)
+    good, bad = _records(args.path, console)
+    for err in bad:
+        console.print(f"[red]{args.path}:{err}[/red] (skipped)")
+    failures: Counter[str] = Counter()
+    seen: dict[str, int] = {}
+    with _progress(console) as bar:
+        job = bar.add_task("checking", total=len(good), rate="")
+        for no, rec in good:
+            try:
+                reason = check_task(rec, determinism=not args.no_determinism)
+            except SpecError as exc:
+                reason = f"invalid ({exc})"
+            digest = rec.content_hash()
+            if reason is None and digest in seen:
+                reason = f"duplicate of line {seen[digest]}"
+            seen.setdefault(digest, no)
+            if reason:
+                failures[reason.split(" (")[0].split(" of line")[0]] += 1
+                console.print(f"[red]{args.path}:line {no}: {rec.task.task_id}: {reason}[/red]")
+            bar.update(job, advance=1)
+    ok = len(good) - sum(failures.values())
+    console.print(f"{ok}/{len(good)} tasks pass every check; {len(bad)} unreadable line(s)")
+    return 0 if ok == len(good) and not bad else 1
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    console = Console()
+    good, bad = _records(args.path, console)
+    if not 0 <= args.index < len(good):
+        console.print(f"[red]index {args.index} out of range: the file has {len(good)} valid task(s)[/red]")
+        return 2
+    no, rec = good[args.index]
+    t, env = rec.task, rec.environment
+    console.rule(f"{t.task_id}  (line {no}, family {t.family}, difficulty {t.difficulty}, seed {t.seed})")
+    console.print(f"[bold]Instruction[/bold]\n{t.instruction}\n")
+    tools = Table(title="Tools", show_lines=False)
+    tools.add_column("name")
+    tools.add_column("arguments")
+    tools.add_column("writes")
+    for spec in env.tools:
+        props = spec.parameters.get("properties", {})
+        req = set(spec.parameters.get("required", []))
+        tools.add_row(spec.name, ", ".join(f"{k}{'' if k in req else '?'}" for k in props), "yes" if spec.writes else "")
+    console.print(tools)
+    sizes = ", ".join(f"{c}: {len(r)}" for c, r in env.state.items())
+    extras = (f"; files: {', '.join(env.files)}" if env.files else "") + (
+        f"; corpus: {len(env.corpus)} docs" if env.corpus else "")
+    console.print(f"[bold]State[/bold] {sizes}{extras}\n")
+    console.print("[bold]Reference solution[/bold]")
+    for i, c in enumerate(rec.solution.calls, 1):
+        console.print(f" {i}. {c.tool}({json.dumps(c.arguments, ensure_ascii=False)[:200]})  [dim]# {c.thought}[/dim]")
+    console.print(f" answer: {rec.solution.answer!r}\n")
+    console.print(f"[bold]Verifier[/bold] expected diff: {json.dumps(rec.verifier.expect, ensure_ascii=False)[:600]}")
+    for p in rec.verifier.predicates:
+        console.print(f"  predicate: {p.collection}/{p.id}.{p.field} {p.op} {p.value!r}")
+    if rec.verifier.answer:
+        console.print(f"  answer check: {rec.verifier.answer.to_dict()}")
+    console.print(f"[dim]meta: {json.dumps(rec.meta)}[/dim]")
+    return 0
+
+
+def cmd_trajectories(args: argparse.Namespace) -> int:
+    from envs.trajectories import to_training_line
+
+    console = Console(stderr=True)
+    good, bad = _records(args.path, console)
+    for err in bad:
+        console.print(f"[red]{args.path}:{err}[/red] (skipped)")
+    with open(args.out, "w", encoding="utf-8") as fh:
+        for _, rec in good:
+            fh.write(json.dumps(to_training_line(rec), ensure_ascii=False) + "\n")
+    console.print(f"wrote {len(good)} transcript(s) to {args.out}")
+    return 0 if not bad else 1
+
+
+def cmd_families(args: argparse.Namespace) -> int:
+    from envs.families import families
+
+    for name, fam in families().items():
+        print(f"{name:12} {len(fam.atoms)} templates  {fam.description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m envs.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(["envs", *(argv if argv is not None else sys.argv[1:])])
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

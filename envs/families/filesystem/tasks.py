@@ -1,0 +1,116 @@
+"""File-system task templates."""
+
+from __future__ import annotations
+
+from envs.errors import GenerationError
+from envs.families.filesystem.model import LEVELS, USERS
+from envs.family import GoalBuilder, pick
+
+
+def _service(g: GoalBuilder) -> str:
+    w = g.w
+    F = w.c("files")
+    free = [s for s in w.data["services"] if (F, f"{w.data['root']}/{s}.conf") not in w.claimed]
+    if not free:
+        raise GenerationError("no service")
+    svc = pick(g.rng, free)
+    g.claim(F, f"{w.data['root']}/{svc}.conf")
+    return svc
+
+
+def _read_conf(g: GoalBuilder, svc: str) -> tuple[str, dict[str, str]]:
+    root = g.w.data["root"]
+    listing = g.find_all("list_dir", f"The configs live under {root}; I list it to find {svc}'s file.", path=root)
+    if not any(e["name"] == f"{svc}.conf" for e in listing):
+        raise GenerationError("config not listed")
+    text = g.do("read_file", f"Reading {root}/{svc}.conf.", path=f"{root}/{svc}.conf")["content"]
+    values = dict(line.split(" = ", 1) for line in text.splitlines() if " = " in line)
+    return text, values
+
+
+def config_value(g: GoalBuilder) -> None:
+    svc = _service(g)
+    key = pick(g.rng, ("port", "workers"))
+    _, values = _read_conf(g, svc)
+    value = int(values[key])
+    g.hide(value)
+    g.say(pick(g.rng, (f"What {'port does' if key == 'port' else 'worker count does'} the {svc} service use? "
+                       "Its config file is in the application config directory.",
+                       f"Find the {svc} service's configuration and tell me its {key} setting.")))
+    g.answer_number(value, f"The {svc} service has {key} = {value}.", f"The file says {key} = {value}.", 0)
+
+
+def set_level(g: GoalBuilder) -> None:
+    w = g.w
+    svc = _service(g)
+    text, values = _read_conf(g, svc)
+    level = pick(g.rng, [lv for lv in LEVELS if lv != values["log_level"]])
+    path = f"{w.data['root']}/{svc}.conf"
+    old, new = f"log_level = {values['log_level']}", f"log_level = {level}"
+    if w.has("replace_in_file") and g.rng.random() < 0.7:
+        g.do("replace_in_file", f"Replacing '{old}' with '{new}'.", path=path, old=old, new=new)
+    else:
+        g.do("write_file", "Writing the file back with only the log level changed.", path=path,
+             content=text.replace(old, new))
+    g.expect(w.c("files"), path, w.f("content"), text.replace(old, new))
+    g.say(f"Set the log level of the {svc} service to {level} in its config file; leave everything else as is.")
+
+
+def _logs(g: GoalBuilder, svc: str, thought: str) -> list[dict]:
+    return [e for e in g.find_all("list_dir", thought, path=f"/var/log/{svc}")
+            if e["type"] == "file" and e["name"].endswith(".log")]
+
+
+def _claim_dir(g: GoalBuilder, prefix: str) -> None:
+    F = g.w.c("files")
+    g.claim(F, *[p for p, _ in g.w.ws.records(F) if p.startswith(prefix)])
+
+
+def archive_logs(g: GoalBuilder) -> None:
+    w = g.w
+    svc = pick(g.rng, w.data["services"])
+    _claim_dir(g, f"/var/log/{svc}/")
+    sizes = sorted(r[w.f("size")] for p, r in w.ws.records(w.c("files"))
+                   if p.startswith(f"/var/log/{svc}/") and p.endswith(".log"))
+    if len(sizes) < 2:
+        raise GenerationError("too few logs")
+    kb = (sizes[g.rng.randrange(len(sizes) - 1)] // 1024) + 1
+    limit = g.param("log archiving threshold", kb, f"{kb} KiB ({kb} x 1024 bytes)")
+    logs = _logs(g, svc, f"I list /var/log/{svc} to see the log sizes.")
+    big = [e for e in logs if e["size"] > kb * 1024]
+    if not big:
+        raise GenerationError("nothing to archive")
+    for e in big:
+        src, dst = f"/var/log/{svc}/{e['name']}", f"/archive/{svc}/{e['name']}"
+        g.do("move_file", f"{e['name']} is {e['size']} bytes (> {kb} KiB): moving it.", source=src, destination=dst)
+        g.expect(w.c("files"), dst, w.f("path"), dst)
+        g.hide(e["name"])
+    g.say(f"Move every .log file in /var/log/{svc} larger than {limit} to /archive/{svc}/, "
+          "keeping the file names.")
+
+
+def clean_tmp(g: GoalBuilder) -> None:
+    w = g.w
+    owner = pick(g.rng, USERS)
+    _claim_dir(g, "/tmp/scratch/")
+    listing = g.find_all("list_dir", f"I list /tmp/scratch to find files owned by {owner}.", path="/tmp/scratch")
+    mine = [e for e in listing if e["type"] == "file" and e["owner"] == owner]
+    if not mine:
+        raise GenerationError("nothing owned")
+    for e in mine:
+        g.do("delete_file", f"{e['name']} belongs to {owner}; deleting.", path=f"/tmp/scratch/{e['name']}")
+        g.expect(w.c("files"), f"/tmp/scratch/{e['name']}", None, None, "absent")
+        g.hide(e["name"])
+    g.say(f"Delete all files in /tmp/scratch that are owned by the user '{owner}'.")
+
+
+def log_volume(g: GoalBuilder) -> None:
+    svc = pick(g.rng, g.w.data["services"])
+    logs = _logs(g, svc, f"I list /var/log/{svc} and add up the .log sizes.")
+    total = sum(e["size"] for e in logs)
+    g.hide(total)
+    g.say(f"How many bytes do the .log files directly in /var/log/{svc} take up altogether?")
+    g.answer_number(total, f"The {svc} logs take {total} bytes.", f"Sum of sizes: {total}.", 0)
+
+
+ATOMS = [config_value, set_level, archive_logs, clean_tmp, log_volume]

@@ -1,0 +1,62 @@
+"""Support tools: ticket search and updates, agent directory, assignment (validated against the directory)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from envs.families._kit import STR, P, S, find_tool, get_tool, make_tool, require
+from envs.families.tickets.model import PRIORITIES, STATUSES, TEAMS
+from envs.runtime import ToolContext
+from envs.spec import ToolSpec
+
+
+def op_assign(ctx: ToolContext, args: dict[str, Any]) -> Any:
+    T, f = ctx.c("tickets"), ctx.f
+    require(ctx, T, args["id"], "ticket")
+    agent = require(ctx, ctx.c("agents"), args["agent"], "agent")
+    rec = ctx.ws.update(T, args["id"], {f("assignee"): args["agent"]})
+    return {"ok": True, "ticket": args["id"], "assignee": agent[f("name")], "status": rec[f("status")]}
+
+
+OPS = {"assign": op_assign}
+
+
+def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -> dict[str, ToolSpec]:
+    cols, f = bindings["collections"], bindings["fields"]
+    tk, ak = rng.choice(("ticket_id", "id", "case_id")), rng.choice(("agent_id", "id", "user_id"))
+    return {
+        "list_tickets": find_tool(
+            rng, coll=cols["tickets"], id_key=tk, label="ticket", difficulty=difficulty, sort=f["opened"],
+            names=("list_tickets", "search_tickets", "find_cases"),
+            filters=[(P("customer", ("customer", "account", "company"), STR), f["customer"], "contains"),
+                     (P("status", ("status", "state"), S(type="string", enum=list(STATUSES))), f["status"], "eq"),
+                     (P("priority", ("priority", "severity"), S(type="string", enum=list(PRIORITIES))),
+                      f["priority"], "eq"),
+                     (P("assignee", ("assignee", "assigned_to"), STR), f["assignee"], "eq"),
+                     (P("subject", ("subject", "text"), STR), f["subject"], "contains")],
+        ),
+        "get_ticket": get_tool(rng, coll=cols["tickets"], id_key=tk, label="ticket",
+                               names=("get_ticket", "ticket_details", "view_case")),
+        "update_ticket": make_tool(
+            rng, impl="kit.update", names=("update_ticket", "set_ticket_fields", "edit_case"), writes=True,
+            descriptions=("Change a ticket's status and/or priority.",),
+            params=[P("id", (tk,) if tk != "id" else ("id", "ticket"), STR),
+                    P("status", ("status", "state"), S(type="string", enum=list(STATUSES)), False),
+                    P("priority", ("priority", "severity"), S(type="string", enum=list(PRIORITIES)), False)],
+            config={"coll": cols["tickets"], "id_key": tk, "label": "ticket",
+                    "set": {"status": f["status"], "priority": f["priority"]}},
+            nestable=("status", "priority"),
+        ),
+        "assign": make_tool(
+            rng, impl="tickets.assign", names=("assign_ticket", "route_ticket", "set_assignee"), writes=True,
+            descriptions=("Assign a ticket to a support agent (by agent id).",),
+            params=[P("id", (tk,) if tk != "id" else ("ticket",), STR), P("agent", ("agent_id", "assignee"), STR)],
+        ),
+        "list_agents": find_tool(
+            rng, coll=cols["agents"], id_key=ak, label="agent", difficulty=difficulty,
+            names=("list_agents", "search_agents", "agent_directory"),
+            filters=[(P("name", ("name", "query"), STR), f["name"], "contains"),
+                     (P("team", ("team", "queue"), S(type="string", enum=list(TEAMS))), f["team"], "eq")],
+        ),
+    }

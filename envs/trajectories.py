@@ -1,0 +1,85 @@
+"""A task's reference solution as a chat transcript in agentkit messages: the training data of the local model.
+
+The transcript is produced by *executing* the reference through the runtime, so every tool result in it is what the
+environment really returns. Layout: system prompt (the family's persona, the rules, and the tools as JSON), the user
+instruction, then per call an assistant turn (short reasoning + one tool call) and its tool result, and a final
+assistant turn with the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentkit.messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    dump_messages,
+)
+from envs.families import families
+from envs.generator import capabilities
+from envs.runtime import Workspace, call_tool
+from envs.spec import TaskRecord
+
+RULES = (
+    "Work only through the tools. Look values up instead of guessing them, change nothing you were not asked to "
+    "change, and finish with a short answer for the user."
+)
+
+
+def tool_specs(record: TaskRecord) -> list[dict[str, Any]]:
+    """The environment's tools in the OpenAI function-tool format (what a chat request's `tools` carries)."""
+    return [
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+        for t in record.environment.tools
+    ]
+
+
+def system_prompt(record: TaskRecord) -> str:
+    fam = families().get(record.environment.family)
+    persona = fam.persona if fam else "You are a careful assistant that uses tools."
+    tools = json.dumps(tool_specs(record), ensure_ascii=False, indent=None)
+    return f"{persona}\n{RULES}\n\n## Tools\n{tools}"
+
+
+def render(record: TaskRecord) -> list[Message]:
+    """Execute the reference and render the full transcript."""
+    env = record.environment
+    search, python = capabilities(env)
+    ws = Workspace(env.state)
+    messages: list[Message] = [SystemMessage(content=system_prompt(record)),
+                               UserMessage(content=record.task.instruction)]
+    writes: list[str] = []
+    for i, call in enumerate(record.solution.calls):
+        call_id = f"call_{i + 1}"
+        result = call_tool(env, ws, call.tool, call.arguments, search=search, python=python)
+        args = json.dumps(call.arguments, ensure_ascii=False)
+        messages.append(AssistantMessage(content=None, reasoning_content=call.thought or None,
+                                         tool_calls=[ToolCall(id=call_id, name=call.tool, arguments=args)]))
+        messages.append(ToolMessage(tool_call_id=call_id, name=call.tool, content=result.content,
+                                    is_error=result.is_error))
+        spec = env.tool(call.tool)
+        if spec is not None and spec.writes:
+            writes.append(f"{call.tool}({', '.join(f'{k}={v!r}' for k, v in call.arguments.items())})")
+    final = record.solution.answer
+    if final is None:
+        final = "Done. " + (f"I made {len(writes)} change(s)." if writes else "Nothing needed changing.")
+    elif writes:
+        final = f"{final} I also made the {len(writes)} requested change(s)."
+    messages.append(AssistantMessage(content=final, reasoning_content=record.solution.thought or None))
+    return messages
+
+
+def to_training_line(record: TaskRecord) -> dict[str, Any]:
+    """One JSONL line for training: ids, the tools and the transcript (messages as plain dicts)."""
+    return {
+        "task_id": record.task.task_id,
+        "family": record.task.family,
+        "difficulty": record.task.difficulty,
+        "tools": tool_specs(record),
+        "messages": dump_messages(render(record)),
+    }

@@ -1,0 +1,177 @@
+"""Episodes: agentkit tools over a private state, concurrency isolation, API-like argument errors, scoring, and the
+search / python hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from agentkit.tools import Tool
+from envs.runtime import PYTHON_IMPL, BM25Search, Episode, ReferencePython, check_arguments
+from envs.spec import TaskRecord, canonical_json
+
+
+def _first(task_set: list[TaskRecord], family: str, writes: bool = True) -> TaskRecord:
+    return next(r for r in task_set if r.task.family == family and (r.meta["writes"] > 0) == writes)
+
+
+async def _play(ep: Episode, calls: list) -> None:  # type: ignore[type-arg]
+    tools = {t.name: t for t in ep.tools()}
+    for c in calls:
+        out = await tools[c.tool].invoke(json.dumps(c.arguments))
+        assert not out.is_error, out.content
+
+
+async def test_reference_through_agentkit_tools_passes(task_set: list[TaskRecord]) -> None:
+    for rec in task_set[:60]:
+        python = ReferencePython() if any(t.impl == PYTHON_IMPL for t in rec.environment.tools) else None
+        ep = Episode(rec, python=python)
+        tools = ep.tools()
+        assert all(isinstance(t, Tool) for t in tools)
+        assert {t.name for t in tools} == {t.name for t in rec.environment.tools}
+        await _play(ep, rec.solution.calls)
+        verdict = ep.score(rec.solution.answer)
+        assert verdict.passed, (rec.task.task_id, verdict.failures)
+        assert len(ep.log) == len(rec.solution.calls)
+
+
+async def test_concurrent_episodes_share_nothing(task_set: list[TaskRecord]) -> None:
+    rec = _first(task_set, "ledger")
+    before = canonical_json(rec.environment.state)
+    solvers = [Episode(rec) for _ in range(8)]
+    idlers = [Episode(rec) for _ in range(8)]
+    await asyncio.gather(*(_play(ep, rec.solution.calls) for ep in solvers))
+    assert all(ep.score(rec.solution.answer).passed for ep in solvers)
+    assert not any(ep.score(rec.solution.answer).passed for ep in idlers)
+    assert canonical_json(rec.environment.state) == before  # the record itself is never touched
+    assert all(canonical_json(ep.state) == before for ep in idlers)
+    # Two solvers end in the same state, reached independently.
+    assert canonical_json(solvers[0].state) == canonical_json(solvers[1].state) != before
+
+
+async def test_concurrent_tool_calls_in_one_episode(task_set: list[TaskRecord]) -> None:
+    """The loop runs one turn's calls concurrently; read calls interleaved with writes stay consistent."""
+    rec = _first(task_set, "inventory")
+    ep = Episode(rec)
+    tools = {t.name: t for t in ep.tools()}
+    reads = [c for c in rec.solution.calls if not rec.environment.tool(c.tool).writes]  # type: ignore[union-attr]
+    outs = await asyncio.gather(*(tools[c.tool].invoke(c.arguments) for c in reads * 5))
+    assert not any(o.is_error for o in outs)
+    assert ep.score(None).passed is False
+
+
+def _tool(rec: TaskRecord, op_impl: str):  # type: ignore[no-untyped-def]
+    return next(t for t in rec.environment.tools if t.impl == op_impl)
+
+
+async def test_errors_are_actionable_like_a_real_api(task_set: list[TaskRecord]) -> None:
+    rec = _first(task_set, "ledger")
+    ep = Episode(rec)
+    tools = {t.name: t for t in ep.tools()}
+    get = _tool(rec, "kit.get")
+    id_arg = next(iter(get.parameters["properties"]))
+    # unknown id -> the implementation's own 404-style message
+    out = await tools[get.name].invoke({id_arg: "NOPE-1"})
+    assert out.is_error and "no account with id 'NOPE-1'" in out.content and "search" in out.content
+    # wrong type -> validation names the argument and the expected type
+    transfer = _tool(rec, "ledger.transfer")
+    res = ep.call(transfer.name, {k: 5 for k in transfer.parameters["properties"]})
+    assert res.is_error and "must be string" in res.content
+    # unknown argument and malformed JSON
+    res = ep.call(get.name, {id_arg: "x", "bogus": 1})
+    assert res.is_error and "unknown argument 'bogus'" in res.content
+    res = ep.call(get.name, "{not json")
+    assert res.is_error and "not valid JSON" in res.content
+    res = ep.call("no_such_tool", {})
+    assert res.is_error and "Available tools" in res.content
+    # business rule: insufficient funds, with the numbers the model needs
+    accounts = next(iter(rec.environment.state.values()))
+    (a, ra), (b, _) = list(accounts.items())[:2]
+    names = {canon: actual for actual, canon in transfer.config["params"].items()}
+    res = ep.call(transfer.name, {names["source"]: a, names["target"]: b, names["amount"]: 10 ** 9})
+    assert res.is_error and ("insufficient funds" in res.content or "is frozen" in res.content
+                             or "is closed" in res.content)
+    assert all(entry.is_error for entry in ep.log)
+    assert ep.ws.diff() == {"changed": {}, "created": {}, "deleted": {}}  # failed calls change nothing
+
+
+def test_check_arguments_covers_the_schema_subset() -> None:
+    schema = {"type": "object", "additionalProperties": False, "required": ["a", "items"], "properties": {
+        "a": {"type": "string", "minLength": 1}, "n": {"type": "integer", "minimum": 1, "maximum": 5},
+        "kind": {"type": "string", "enum": ["x", "y"]}, "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+        "items": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["sku"],
+                                                            "properties": {"sku": {"type": "string"}}}}}}
+    assert check_arguments(schema, {"a": "ok", "items": [{"sku": "s"}]}) == []
+    problems = check_arguments(schema, {"a": "", "n": 9, "kind": "z", "items": [{}], "zz": 1, "month": "June"})
+    text = "\n".join(problems)
+    for needle in ("'a' must not be empty", "'n' must be <= 5", "'kind' must be one of", "missing required argument "
+                   "'items[0].sku'", "unknown argument 'zz'", "'month' must match"):
+        assert needle in text
+    assert check_arguments(schema, {"a": "ok"}) == ["missing required argument 'items'"]
+    assert "must be integer" in check_arguments(schema, {"a": "ok", "items": [{"sku": "s"}], "n": True})[0]
+
+
+def test_bm25_is_deterministic_and_ranks_the_named_product() -> None:
+    corpus = [{"id": f"d{i}", "title": f"Widget {m} policy", "text": f"The Widget {m} has {i} months warranty."}
+              for i, m in enumerate(["Alpha", "Beta", "Gamma", "Delta"])]
+    s = BM25Search(corpus)
+    assert s.search("Widget Gamma warranty", 3)[0][0] == "d2"
+    assert s.search("Widget Gamma warranty", 3) == BM25Search(corpus).search("Widget Gamma warranty", 3)
+    assert s.search("nothing matches", 3) == []
+
+
+class RecordingSearch:
+    """A `SearchBackend` stand-in for `tools.search`: delegates to BM25 and records the queries it served."""
+
+    def __init__(self, corpus: list[dict[str, str]]) -> None:
+        self.inner = BM25Search(corpus)
+        self.queries: list[str] = []
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        self.queries.append(query)
+        return self.inner.search(query, k)
+
+
+async def test_search_backend_is_pluggable(task_set: list[TaskRecord]) -> None:
+    rec = next(r for r in task_set if r.task.family == "knowledge")
+    backend = RecordingSearch(rec.environment.corpus)
+    ep = Episode(rec, search=backend)
+    await _play(ep, rec.solution.calls)
+    assert ep.score(rec.solution.answer).passed
+    n_search = sum(1 for c in rec.solution.calls if rec.environment.tool(c.tool).impl == "kit.search_docs")  # type: ignore[union-attr]
+    assert len(backend.queries) == n_search > 0
+
+
+async def test_python_tool_needs_a_runner_and_says_how(task_set: list[TaskRecord]) -> None:
+    rec = next(r for r in task_set if r.task.family == "dataset")
+    ep = Episode(rec)
+    py = _tool(rec, PYTHON_IMPL)
+    tool = next(t for t in ep.tools() if t.name == py.name)
+    out = await tool.invoke({"code": "print(1)"})
+    assert out.is_error and "SandboxPython" in out.content
+    with pytest.raises(RuntimeError, match="acall"):
+        ep.call(py.name, {"code": "print(1)"})
+
+
+async def test_tools_search_fts_index_plugs_in(task_set: list[TaskRecord]) -> None:
+    """The real `tools.search` index (SQLite FTS5) behind the knowledge family's search tool."""
+    from envs.runtime import FTSSearch
+
+    for rec in [r for r in task_set if r.task.family == "knowledge"][:5]:
+        fts = FTSSearch(rec.environment.corpus)
+        try:
+            ep = Episode(rec, search=fts)
+            search_tool = next(t.name for t in rec.environment.tools if t.impl == "kit.search_docs")
+            read_tool = next(t.name for t in rec.environment.tools if t.impl == "kit.read_doc")
+            for i, call in enumerate(rec.solution.calls):
+                res = await ep.acall(call.tool, call.arguments)
+                assert not res.is_error, res.content
+                if call.tool == search_tool:  # the document the reference reads next is among the FTS hits
+                    nxt = rec.solution.calls[i + 1]
+                    assert nxt.tool == read_tool
+                    assert next(iter(nxt.arguments.values())) in res.content
+            assert ep.score(rec.solution.answer).passed
+        finally:
+            fts.close()
