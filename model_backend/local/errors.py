@@ -1,0 +1,17 @@
+"""Errors of the local DSA model, rooted in agentkit's single hierarchy."""
+
+from __future__ import annotations
+
+from agentkit.errors import AgentkitError
+
+
+class LocalModelError(AgentkitError):
+    """Base class of the local model's errors."""
+
+
+class CheckpointError(LocalModelError):
+    """A checkpoint file is missing, unreadable, or does not fit the model it is loaded into."""
+
+
+class CacheCapacityError(LocalModelError):
+    """A forward pass would write past the end of the decoding cache or the model's position table."""

@@ -1,0 +1,64 @@
+"""Fixtures for the DSA model tests: tiny configs and randomly initialised models with peaked attention."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+import pytest
+import torch
+
+from model_backend.local.model import DSAConfig, DSATransformer
+
+TINY = DSAConfig(
+    vocab_size=61,
+    dim=32,
+    n_layers=2,
+    inter_dim=64,
+    n_heads=4,
+    q_lora_rank=16,
+    kv_lora_rank=16,
+    qk_nope_head_dim=8,
+    qk_rope_head_dim=8,
+    v_head_dim=12,  # != nope + rope on purpose: the fused dense kernel needs padding then
+    index_n_heads=3,
+    index_head_dim=16,
+    index_topk=8,
+    max_seq_len=512,
+)
+
+
+def build(config: DSAConfig = TINY, *, seed: int = 0, std: float = 0.25, **changes: object) -> DSATransformer:
+    """A model with weights ~ N(0, std): large enough that attention is peaked and logits are O(1-10),
+    so a wrong selection or a wrong position moves the logits far beyond the tolerances."""
+    config = dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+    model = DSATransformer(config).eval()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, std, generator=gen)
+    model.prefill_block = 5  # several query blocks even in short tests
+    return model
+
+
+@pytest.fixture
+def make_model() -> Callable[..., DSATransformer]:
+    return build
+
+
+@pytest.fixture
+def tokens() -> Callable[..., torch.Tensor]:
+    def make(batch: int, length: int, *, seed: int = 0, vocab: int = TINY.vocab_size) -> torch.Tensor:
+        return torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """The tensors here are tiny: one intra-op thread is faster than two, and steadier on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,97 @@
+"""Training pieces: gradient isolation between the LM loss and the indexer loss, the KL loss itself, and a
+short dense warm-up that actually lowers it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from model_backend.local.dsa import indexer_kl_loss
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def lm_loss(logits: torch.Tensor, toks: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), toks[:, 1:].flatten())
+
+
+def grads(params: list[torch.nn.Parameter]) -> list[float]:
+    return [0.0 if p.grad is None else float(p.grad.abs().max()) for p in params]
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense+indexer"])
+def test_lm_loss_never_reaches_the_indexer(make_model, tokens, mode):
+    model = make_model()
+    toks = tokens(2, 30)
+    lm_loss(model.forward_train(toks, mode=mode).logits, toks).backward()
+    assert max(grads(model.indexer_parameters())) == 0.0
+    assert min(grads([p for p in model.main_parameters() if p.dim() > 1])) > 0.0
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense+indexer"])
+def test_indexer_loss_reaches_only_the_indexer(make_model, tokens, mode):
+    model = make_model()
+    out = model.forward_train(tokens(2, 30), mode=mode)
+    assert out.indexer_loss > 0
+    out.indexer_loss.backward()
+    assert max(grads(model.main_parameters())) == 0.0
+    assert min(grads([p for p in model.indexer_parameters() if p.dim() > 1])) > 0.0
+
+
+def test_dense_mode_has_no_indexer_loss(make_model, tokens):
+    out = make_model().forward_train(tokens(1, 12), mode="dense")
+    assert float(out.indexer_loss) == 0.0
+
+
+def test_kl_is_zero_when_the_indexer_matches_the_target_and_positive_otherwise():
+    torch.manual_seed(0)
+    heads, length = 4, 10
+    support = torch.ones(length, length, dtype=torch.bool).tril()[None]  # causal
+    probs = torch.randn(1, heads, length, length).masked_fill(~support[:, None], float("-inf")).softmax(-1)
+    mass = probs.sum(dim=1)  # summed over heads, as the recipe says
+    target = mass / mass.sum(-1, keepdim=True)
+    matching = target.log()  # softmax(log p) = p on the support
+    assert float(indexer_kl_loss(mass, matching, support)) == pytest.approx(0.0, abs=1e-6)
+    assert float(indexer_kl_loss(mass, matching + 3.0, support)) == pytest.approx(0.0, abs=1e-6)  # shift-free
+    off = matching + 0.5 * torch.randn_like(matching)
+    assert float(indexer_kl_loss(mass, off, support)) > 1e-3
+
+    # restricted to a selected set: mass and scores outside it do not count
+    selected = support & (torch.rand(1, length, length) < 0.5)
+    selected[..., 0] = True
+    renorm = mass.masked_fill(~selected, 0.0)
+    renorm = renorm / renorm.sum(-1, keepdim=True)
+    inside = renorm.log().masked_fill(~selected, 0.0) + 100.0 * (~selected)  # junk outside the set
+    assert float(indexer_kl_loss(mass, inside, selected)) == pytest.approx(0.0, abs=1e-6)
+    assert float(indexer_kl_loss(mass, inside, support)) > 1.0  # the junk counts on the full support
+
+
+def test_token_weights_drop_padding_from_the_indexer_loss(make_model, tokens):
+    model = make_model()
+    toks = tokens(1, 20)
+    full = model.forward_train(toks, mode="dense+indexer").indexer_loss
+    weight = torch.ones(1, 20)
+    weight[:, 12:] = 0
+    masked = model.forward_train(toks, mode="dense+indexer", token_weight=weight).indexer_loss
+    prefix = model.forward_train(toks[:, :12], mode="dense+indexer").indexer_loss
+    assert float(masked) == pytest.approx(float(prefix), rel=1e-5)  # causal: padding after is invisible
+    assert float(masked) != pytest.approx(float(full), rel=1e-3)
+
+
+def test_dense_warm_up_trains_the_indexer_towards_the_attention(make_model, tokens):
+    """Stage 1 of the recipe: dense attention, everything frozen but the indexer, KL loss down."""
+    torch.manual_seed(0)
+    model = make_model(std=0.3)
+    for p in model.main_parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(model.indexer_parameters(), lr=1e-2)
+    toks = tokens(4, 32)
+    losses = []
+    for _ in range(40):
+        opt.zero_grad()
+        loss = model.forward_train(toks, mode="dense+indexer").indexer_loss
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.6 * losses[0]
