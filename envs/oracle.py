@@ -15,22 +15,33 @@ from typing import Any
 from envs.spec import TaskRecord
 
 
-def _task_for(body: dict[str, Any], by_instruction: dict[str, TaskRecord]) -> tuple[TaskRecord | None, int]:
+def _key(instruction: str, tools: Sequence[tuple[str, Any]]) -> str:
+    """A task's identity as a server sees it: the instruction plus its tools' names and parameter schemas (two tasks
+    of a large set can share an instruction, never also their environment's tool signatures)."""
+    return instruction + "\x00" + json.dumps(sorted((n, p) for n, p in tools), sort_keys=True)
+
+
+def _index(tasks: Sequence[TaskRecord]) -> dict[str, TaskRecord]:
+    return {_key(t.task.instruction, [(s.name, s.parameters) for s in t.environment.tools]): t for t in tasks}
+
+
+def _task_for(body: dict[str, Any], index: dict[str, TaskRecord]) -> tuple[TaskRecord | None, int]:
     messages = body.get("messages") or []
     last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
     if last_user < 0:
         return None, 0
     done = sum(1 for m in messages[last_user:] if m.get("role") == "tool")
-    return by_instruction.get(messages[last_user].get("content", "")), done
+    tools = [(t["function"]["name"], t["function"].get("parameters", {})) for t in body.get("tools") or []]
+    return index.get(_key(messages[last_user].get("content", ""), tools)), done
 
 
 def oracle_script(tasks: Sequence[TaskRecord]) -> Callable[[dict[str, Any]], Any]:
     from model_backend.scripted_server import Reply
 
-    by_instruction = {t.task.instruction: t for t in tasks}
+    index = _index(tasks)
 
     def script(body: dict[str, Any]) -> Any:
-        task, done = _task_for(body, by_instruction)
+        task, done = _task_for(body, index)
         if task is None:
             return Reply(content="I do not know this task.")
         calls = task.solution.calls
@@ -53,14 +64,14 @@ def flaky_script(tasks: Sequence[TaskRecord]) -> Callable[[dict[str, Any]], Any]
     from model_backend.scripted_server import Fail, Reply
 
     oracle = oracle_script(tasks)
-    by_instruction = {t.task.instruction: t for t in tasks}
+    index = _index(tasks)
     count = {"n": 0}
 
     def script(body: dict[str, Any]) -> Any:
         count["n"] += 1
         if count["n"] % 3 == 0:
             return Fail(500, "internal error (flaky test server)")
-        task, done = _task_for(body, by_instruction)
+        task, done = _task_for(body, index)
         reply = oracle(body)
         if task is not None and done == 0 and reply.tool_calls:
             name, args = reply.tool_calls[0]
