@@ -186,13 +186,16 @@ def default_agent_factory(
     thinking: bool | None = None,
     max_turns: int = 20,
     deadline: float | None = 600.0,
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+    system_prompt: str | Callable[[TaskRecord], str] = DEFAULT_SYSTEM_PROMPT,
+    max_tokens: int | None = None,
 ) -> AgentFactory:
-    """Agents over `backend` with the episode's tools and the eval's system prompt."""
+    """Agents over `backend` with the episode's tools and a system prompt (text, or a function of the task: a model
+    trained on `envs.trajectories` expects the prompt it was trained with)."""
 
     def make(episode: Episode) -> Agent:
-        return Agent(backend, episode.tools(), system_prompt=system_prompt, thinking=thinking, max_turns=max_turns,
-                     deadline=deadline)  # fmt: skip
+        prompt = system_prompt(episode.record) if callable(system_prompt) else system_prompt
+        return Agent(backend, episode.tools(), system_prompt=prompt, thinking=thinking, max_turns=max_turns,
+                     deadline=deadline, max_tokens=max_tokens)  # fmt: skip
 
     return make
 
