@@ -55,19 +55,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _run(console: Any, args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from agentkit.cli import make_backend
     from envs.eval import (
-        AttemptRecord,
         EvalError,
         default_agent_factory,
-        evaluate,
         load_results,
         load_tasks,
-        summarize,
     )
-    from envs.eval import Progress as Totals
     from envs.report import print_summary, write_html
 
     bad: list[str] = []
@@ -83,30 +78,8 @@ def _run(console: Any, args: argparse.Namespace) -> int:
     factory = default_agent_factory(backend, thinking=args.thinking, max_turns=args.max_turns)
     n_tasks = min(len(tasks), args.max_tasks or len(tasks))
 
-    with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=console) as bar:  # fmt: skip
-        job = bar.add_task("", total=n_tasks * args.k)
-
-        def on_attempt(rec: AttemptRecord, p: Totals) -> None:
-            rate = p.passed / p.done if p.done else 0.0
-            bar.update(job, completed=p.done, description=f"pass {100 * rate:.1f}% · {p.tokens:,} tok · ${p.cost:.4f} · {p.errors} errors")
-
-        async def main() -> Any:
-            try:
-                return await evaluate(factory, tasks, k=args.k, concurrency=args.concurrency, out=out, config=config,
-                                      max_cost=args.max_cost, max_tasks=args.max_tasks, on_attempt=on_attempt)  # fmt: skip
-            finally:
-                close = getattr(backend, "aclose", None)
-                if close is not None:
-                    await close()
-
-        interrupted = False
-        try:
-            summary = asyncio.run(main())
-        except KeyboardInterrupt:
-            interrupted = True
-            keep = {t.task.task_id for t in tasks[:n_tasks]}
-            summary = summarize([r for r in load_results(out) if r.task_id in keep], k=args.k)
+    summary, interrupted = evaluate_live(console, factory, tasks[:n_tasks], k=args.k, concurrency=args.concurrency,
+                                         out=out, config=config, max_cost=args.max_cost, closing=backend)  # fmt: skip
     if interrupted:
         console.print(f"[yellow]interrupted: {summary.attempts} finished attempts are saved in {out}; run the same command to resume[/]")
     print_summary(summary, console)
@@ -117,6 +90,41 @@ def _run(console: Any, args: argparse.Namespace) -> int:
         write_html(html_path, summary, load_results(out), config=config)
         console.print(f"report:  {html_path}")
     return 130 if interrupted else 0
+
+
+def evaluate_live(
+    console: Any, factory: Any, tasks: list[Any], *, k: int, concurrency: int, out: Path, config: dict[str, Any],
+    max_cost: float | None = None, closing: Any = None,
+) -> tuple[Any, bool]:
+    """`evaluate` with a live progress bar (running pass rate, tokens, cost); Ctrl-C returns the summary of what
+    finished. Returns (summary, interrupted). `closing`: a backend to close at the end."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from envs.eval import AttemptRecord, evaluate, load_results, summarize
+    from envs.eval import Progress as Totals
+
+    with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=console) as bar:  # fmt: skip
+        job = bar.add_task("", total=len(tasks) * k)
+
+        def on_attempt(rec: AttemptRecord, p: Totals) -> None:
+            rate = p.passed / p.done if p.done else 0.0
+            bar.update(job, completed=p.done, description=f"pass {100 * rate:.1f}% · {p.tokens:,} tok · ${p.cost:.4f} · {p.errors} errors")
+
+        async def main() -> Any:
+            try:
+                return await evaluate(factory, tasks, k=k, concurrency=concurrency, out=out, config=config,
+                                      max_cost=max_cost, on_attempt=on_attempt)  # fmt: skip
+            finally:
+                close = getattr(closing, "aclose", None)
+                if close is not None:
+                    await close()
+
+        try:
+            return asyncio.run(main()), False
+        except KeyboardInterrupt:
+            keep = {t.task.task_id for t in tasks}
+            return summarize([r for r in load_results(out) if r.task_id in keep], k=k), True
 
 
 def _compare(console: Any, files: list[str], k: int) -> int:
