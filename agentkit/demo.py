@@ -1,8 +1,10 @@
 """`agentkit demo` (and `make demo`): one agent episode with real tools, shown live, offline by default.
 
 Which model answers, in order of preference:
-1. a configured remote model (`DEEPSEEK_API_KEY`, or `AGENTKIT_PROVIDER` + its base URL), the real thing;
-2. the local DSA model, once a trained checkpoint ships in `model_backend/local/`;
+1. a configured remote model (`DEEPSEEK_API_KEY`, or `AGENTKIT_PROVIDER` + its base URL): one live episode;
+2. the local DSA model shipped in `model_backend/local/checkpoint/` (the main job, offline): generate a held-out task
+   set across every family (search and sandbox ones included), show one episode live, then evaluate the whole set
+   with a progress bar, print the summary table and write the HTML report;
 3. otherwise a scripted model: a real OpenAI-compatible HTTP server on 127.0.0.1 replays DeepSeek-style turns that react
    to the real tool results. The loop, the wire format, the sandbox and the search index are all real; only the
    model's words are scripted, and the demo says so.
@@ -15,6 +17,7 @@ import json
 import os
 import re
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -106,8 +109,79 @@ async def _run(agent: Agent, printer: EventPrinter, pool: Any) -> RunResult:
     return result
 
 
+DEMO_SEED = 424_242  # held out: training uses other seeds (see model_backend/local/train.py)
+DEMO_TASKS_PER_FAMILY = 2
+DEMO_DIR = Path(os.environ.get("AGENTKIT_DEMO_DIR", ".agentkit/demo"))
+
+
+def _local_checkpoint() -> Path | None:
+    try:
+        from model_backend.local.backend import SHIPPED_CHECKPOINT
+    except ImportError:  # the local extra (torch) is not installed
+        return None
+    return SHIPPED_CHECKPOINT if (SHIPPED_CHECKPOINT / "model.safetensors").exists() else None
+
+
+def local_pipeline(
+    console: Console, *, per_family: int = DEMO_TASKS_PER_FAMILY, seed: int = DEMO_SEED, checkpoint: Path | None = None
+) -> int:
+    """Held-out tasks -> one live episode -> eval of the set -> summary and HTML report, all offline."""
+    from envs.eval import evaluate, needs_python
+    from envs.eval_cli import eval_progress
+    from envs.families import families
+    from envs.generator import generate
+    from envs.report import print_summary, write_html
+    from envs.runtime import Episode
+    from envs.spec import TaskRecord, write_jsonl
+    from model_backend.local.train import agent_factory, shipped_backend
+
+    names = sorted(families())
+    console.rule("agentkit demo: the local DSA model, offline")
+    with console.status(f"generating {per_family * len(names)} held-out tasks (seed {seed}, difficulty 1-2)"):
+        tasks = [TaskRecord.from_json(s.line) for s in generate(per_family * len(names), seed=seed, difficulties=(1, 2)) if s.line]
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    write_jsonl(DEMO_DIR / "tasks.jsonl", tasks)
+    console.print(f"[bold]tasks:[/] {len(tasks)} across {len(names)} families -> {DEMO_DIR / 'tasks.jsonl'}")
+    backend = shipped_backend(checkpoint)
+    factory = agent_factory(backend)
+    live = next((t for t in tasks if t.task.family == "knowledge"), tasks[0])
+    out = DEMO_DIR / "results.jsonl"
+    out.unlink(missing_ok=True)  # the demo starts fresh every time: same seed, same tasks, same report
+
+    async def pipeline() -> Any:
+        try:
+            console.print(f"\n[bold]one episode, live[/] ({live.task.family}, difficulty {live.task.difficulty}):")
+            console.print(f"[bold]task:[/] {live.task.instruction}\n")
+            episode = Episode(live)
+            result = None
+            async for event in factory(episode).stream(live.task.instruction):
+                EventPrinter(console)(event)
+                if isinstance(event, Final):
+                    result = event.result
+            verdict = episode.score(result.output if result else None)
+            console.print(("[green]verifier: passed[/]" if verdict.passed else
+                           f"[red]verifier: failed[/] ({'; '.join(verdict.failures)[:300]})") + "\n")  # fmt: skip
+            sandbox_note = " (the data-analysis family runs in Docker sandboxes)" if any(needs_python(t) for t in tasks) else ""
+            console.print(f"[bold]evaluating all {len(tasks)} tasks{sandbox_note}[/]")
+            with eval_progress(console, len(tasks)) as on_attempt:
+                return await evaluate(factory, tasks, k=1, concurrency=4, out=out, on_attempt=on_attempt,
+                                      config={"model": "local-dsa", "seed": seed})  # fmt: skip
+        finally:
+            await backend.aclose()
+
+    summary = asyncio.run(pipeline())
+    print_summary(summary, console)
+    from envs.eval import load_results
+
+    report = write_html(DEMO_DIR / "report.html", summary, load_results(out), config={"model": "local-dsa", "seed": seed})
+    console.print(f"results: {out}\nreport:  {report.resolve()}")
+    return 0
+
+
 def main() -> int:
     console = Console(highlight=False, soft_wrap=True)
+    if not _remote_configured() and _local_checkpoint() is not None:
+        return local_pipeline(console)
     tools, pool = _tools(console)
     with ExitStack() as stack:
         if _remote_configured():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,24 +94,31 @@ def _run(console: Any, args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
+@contextlib.contextmanager
+def eval_progress(console: Any, total: int) -> Iterator[Callable[[Any, Any], None]]:
+    """A live progress bar with the running pass rate, tokens, cost and errors; yields `evaluate`'s `on_attempt`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=console) as bar:  # fmt: skip
+        job = bar.add_task("", total=total)
+
+        def on_attempt(rec: Any, p: Any) -> None:
+            rate = p.passed / p.done if p.done else 0.0
+            bar.update(job, completed=p.done, description=f"pass {100 * rate:.1f}% · {p.tokens:,} tok · ${p.cost:.4f} · {p.errors} errors")
+
+        yield on_attempt
+
+
 def evaluate_live(
     console: Any, factory: Any, tasks: list[Any], *, k: int, concurrency: int, out: Path, config: dict[str, Any],
     max_cost: float | None = None, closing: Any = None,
 ) -> tuple[Any, bool]:
-    """`evaluate` with a live progress bar (running pass rate, tokens, cost); Ctrl-C returns the summary of what
-    finished. Returns (summary, interrupted). `closing`: a backend to close at the end."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """`evaluate` with a live progress bar; Ctrl-C returns the summary of what finished.
+    Returns (summary, interrupted). `closing`: a backend to close at the end."""
+    from envs.eval import evaluate, load_results, summarize
 
-    from envs.eval import AttemptRecord, evaluate, load_results, summarize
-    from envs.eval import Progress as Totals
-
-    with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=console) as bar:  # fmt: skip
-        job = bar.add_task("", total=len(tasks) * k)
-
-        def on_attempt(rec: AttemptRecord, p: Totals) -> None:
-            rate = p.passed / p.done if p.done else 0.0
-            bar.update(job, completed=p.done, description=f"pass {100 * rate:.1f}% · {p.tokens:,} tok · ${p.cost:.4f} · {p.errors} errors")
+    with eval_progress(console, len(tasks) * k) as on_attempt:
 
         async def main() -> Any:
             try:
