@@ -179,12 +179,23 @@ def local_pipeline(
 
 
 def main() -> int:
+    """`AGENTKIT_DEMO_MODEL=remote|local|scripted` forces a choice; by default the first available one wins."""
     console = Console(highlight=False, soft_wrap=True)
-    if not _remote_configured() and _local_checkpoint() is not None:
+    choice = os.environ.get("AGENTKIT_DEMO_MODEL") or (
+        "remote" if _remote_configured() else "local" if _local_checkpoint() is not None else "scripted"
+    )
+    if choice not in ("remote", "local", "scripted"):
+        console.print(f"[red]AGENTKIT_DEMO_MODEL={choice!r}: use remote, local or scripted[/]")
+        return 2
+    if choice == "local":
+        if _local_checkpoint() is None:
+            console.print("[red]no local checkpoint ships in model_backend/local/checkpoint/: train one with "
+                          "`agentkit local train RUN_DIR` and `agentkit local ship RUN_DIR`[/]")  # fmt: skip
+            return 2
         return local_pipeline(console)
     tools, pool = _tools(console)
     with ExitStack() as stack:
-        if _remote_configured():
+        if choice == "remote":
             from model_backend.remote import RemoteBackend
 
             backend: Any = RemoteBackend(os.environ.get("AGENTKIT_PROVIDER", "deepseek"), os.environ.get("AGENTKIT_MODEL"))

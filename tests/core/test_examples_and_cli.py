@@ -72,6 +72,7 @@ def test_cli_without_key_says_what_to_set() -> None:
 def test_demo_runs_offline_with_real_tools_and_leaves_no_container() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DEEPSEEK_API_KEY", "AGENTKIT_PROVIDER")}
     env["COLUMNS"] = "200"
+    env["AGENTKIT_DEMO_MODEL"] = "scripted"
     child = subprocess.Popen([sys.executable, "-m", "agentkit.cli", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = child.communicate(timeout=300)
     assert child.returncode == 0, out + err
