@@ -1,14 +1,35 @@
 """The local model: a small DeepSeek Sparse Attention (DSA) transformer that runs on the CPU.
 
 model.py holds the transformer (MLA attention with a lightning indexer), dsa.py the indexer, top-k selection
-and indexer loss, cache.py the decoding cache, checkpoint.py safetensors I/O. Importing this package imports
-torch; agentkit itself never imports it eagerly.
+and indexer loss, cache.py the decoding cache, checkpoint.py safetensors I/O. Its names load on first
+use (importing the package alone does not import torch).
 """
 
-from .cache import DSACache
-from .checkpoint import load_checkpoint, read_config, save_checkpoint
-from .errors import CacheCapacityError, CheckpointError, LocalModelError
-from .model import ATTN_MODES, AttnMode, DSAConfig, DSATransformer, TrainOutput
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "DSACache": ".cache",
+    "load_checkpoint": ".checkpoint",
+    "read_config": ".checkpoint",
+    "save_checkpoint": ".checkpoint",
+    "CacheCapacityError": ".errors",
+    "CheckpointError": ".errors",
+    "LocalModelError": ".errors",
+    "ATTN_MODES": ".model",
+    "AttnMode": ".model",
+    "DSAConfig": ".model",
+    "DSATransformer": ".model",
+    "TrainOutput": ".model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use, so that `agentkit`'s CLI can find `model_backend.local.cli` without importing torch."""
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ATTN_MODES",
