@@ -154,8 +154,9 @@ def local_pipeline(
             console.print(f"[bold]task:[/] {live.task.instruction}\n")
             episode = Episode(live)
             result = None
+            show = EventPrinter(console)
             async for event in factory(episode).stream(live.task.instruction):
-                EventPrinter(console)(event)
+                show(event)
                 if isinstance(event, Final):
                     result = event.result
             verdict = episode.score(result.output if result else None)
