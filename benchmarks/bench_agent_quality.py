@@ -1,0 +1,210 @@
+"""Quality of the shipped local DSA agent model on held-out tasks, measured with the eval harness.
+
+Held-out tasks come from the generator with a seed the training never used (the manifest names the training seed;
+this script refuses an equal one and counts any task whose content also occurs in the training set). Every task
+runs through the real agent loop against the real environment (the Python sandbox for the dataset family, the
+search index for knowledge), once with DSA sparse attention (the default) and once with dense attention on the
+same weights, the baseline the sparse figure is compared with. The top-k recall of the dense attention mass is
+measured on the held-out tasks' reference trajectories.
+
+    python benchmarks/bench_agent_quality.py                  # 100 tasks per family, difficulty 1-3
+    python benchmarks/bench_agent_quality.py --quick          # 1 task per family, difficulty 1-2
+    python benchmarks/bench_agent_quality.py --write-manifest # store the figures in the checkpoint's manifest
+
+The last line is one JSON object: pass1_d12, pass1_all, sparse_dense_gap_points, topk_recall, train_minutes, ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from envs.eval import AttemptRecord, EvalSummary, evaluate, summarize
+from envs.generator import generate
+from envs.spec import TaskRecord
+from model_backend.local.backend import SHIPPED_CHECKPOINT
+from model_backend.local.train import (
+    AGENT_SETTINGS,
+    agent_factory,
+    encode_records,
+    shipped_backend,
+    topk_recall,
+)
+
+EVAL_SEED = 7_770_001
+"""Generator seed of the held-out set (the training seed is in the manifest; they must differ)."""
+
+
+def held_out(per_family: int, difficulties: tuple[int, ...], seed: int) -> list[TaskRecord]:
+    from envs.families import families
+
+    n = per_family * len(families())
+    return [TaskRecord.from_json(s.line) for s in generate(n, seed, None, difficulties, workers=1) if s.line]
+
+
+def overlap_with_training(tasks: list[TaskRecord], manifest: dict[str, Any]) -> int | None:
+    """How many held-out tasks have the same instruction and environment as a training task (regenerated from the
+    manifest's seed; None when the manifest has no training data section)."""
+    data = manifest.get("training_data")
+    if not data:
+        return None
+    train = {
+        (r.task.instruction, r.meta.get("env_hash"))
+        for s in generate(data["n_tasks"], data["generator_seed"], None, tuple(data["difficulties"]))
+        if s.line and (r := TaskRecord.from_json(s.line))
+    }
+    return sum((t.task.instruction, t.meta.get("env_hash")) in train for t in tasks)
+
+
+async def run_eval(
+    checkpoint: Path, tasks: list[TaskRecord], mode: str, concurrency: int, label: str, threads: int
+) -> tuple[EvalSummary, list[AttemptRecord]]:
+    backend = shipped_backend(checkpoint, mode=mode, max_batch=concurrency, threads=threads)
+    tty = sys.stderr.isatty()
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:  # fmt: skip
+        job = bar.add_task(label, total=len(tasks), rate="")
+
+        records: list[AttemptRecord] = []
+
+        def on_attempt(rec: AttemptRecord, progress: Any) -> None:
+            records.append(rec)
+            bar.update(job, completed=progress.done, rate=f"pass {progress.passed}/{progress.done}")
+            if not tty and progress.done % 50 == 0:  # a log file gets a line now and then instead of a bar
+                print(f"{label}: {progress.done}/{len(tasks)} done, {progress.passed} passed", file=sys.stderr,
+                      flush=True)  # fmt: skip
+
+        try:
+            summary = await evaluate(agent_factory(backend), tasks, concurrency=concurrency, on_attempt=on_attempt)
+            return summary, records
+        finally:
+            await backend.aclose()
+
+
+def group_pass(summary: EvalSummary, difficulties: set[int]) -> float:
+    groups = [(g.pass1, g.tasks) for d, g in summary.by_difficulty.items() if int(d) in difficulties]
+    n = sum(t for _, t in groups)
+    return sum(p * t for p, t in groups) / n if n else float("nan")
+
+
+def table(sparse: EvalSummary, dense: EvalSummary | None, title: str) -> Table:
+    t = Table(title=title)
+    t.add_column("group")
+    t.add_column("tasks", justify="right")
+    t.add_column("pass@1 sparse (DSA)", justify="right")
+    if dense is not None:
+        t.add_column("pass@1 dense (baseline)", justify="right")
+        t.add_column("sparse / dense", justify="right")
+
+    def row(name: str, g: Any, d: Any) -> None:
+        cells = [name, str(g.tasks), f"{g.pass1:.1%}"]
+        if dense is not None:
+            cells += [f"{d.pass1:.1%}" if d else "-", f"{g.pass1 / d.pass1:.3f}x" if d and d.pass1 else "-"]
+        t.add_row(*cells)
+
+    for name, g in sparse.by_difficulty.items():
+        row(f"difficulty {name}", g, dense.by_difficulty.get(name) if dense else None)
+    for name, g in sparse.by_family.items():
+        row(name, g, dense.by_family.get(name) if dense else None)
+    row("all", sparse.overall, dense.overall if dense else None)
+    return t
+
+
+def update_manifest(checkpoint: Path, figures: dict[str, Any]) -> None:
+    path = checkpoint / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest["eval"] = figures
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+async def main() -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT)
+    ap.add_argument("--quick", action="store_true", help="1 task per family at difficulty 1-2 (about a minute)")
+    ap.add_argument("--per-family", type=int, default=None)
+    ap.add_argument("--difficulties", default=None, help="e.g. 1,2,3 (default 1,2,3; --quick 1,2)")
+    ap.add_argument("--dense-per-family", type=int, default=None,
+                    help="tasks per family also run with dense attention (default: all of them)")
+    ap.add_argument("--seed", type=int, default=EVAL_SEED)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--write-manifest", action="store_true", help="store the figures in the checkpoint's manifest")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.getLogger("agentkit.local").setLevel(logging.ERROR)  # malformed output is scored, not logged
+    console = Console()
+    per_family = args.per_family or (1 if args.quick else 100)
+    diffs = tuple(int(d) for d in (args.difficulties or ("1,2" if args.quick else "1,2,3")).split(","))
+    manifest_path = args.checkpoint / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    train_seed = manifest.get("training_data", {}).get("generator_seed")
+    if train_seed == args.seed:
+        sys.exit(f"--seed {args.seed} is the training data's seed: pick another one for held-out tasks")
+
+    t0 = time.perf_counter()
+    tasks = held_out(per_family, diffs, args.seed)
+    overlap = overlap_with_training(tasks, manifest) if not args.quick else None
+    n_dense = per_family if args.dense_per_family is None else args.dense_per_family
+    dense_tasks = [t for i, t in enumerate(tasks) if i // len({x.task.family for x in tasks}) < n_dense]
+
+    sparse, records = await run_eval(args.checkpoint, tasks, "sparse", args.concurrency, "sparse (DSA)", args.threads)
+    dense = (
+        (await run_eval(args.checkpoint, dense_tasks, "dense", args.concurrency, "dense", args.threads))[0]
+        if dense_tasks else None
+    )  # fmt: skip
+    ids = {t.task.task_id for t in dense_tasks}
+    sparse_same = summarize([r for r in records if r.task_id in ids])  # the gap compares the same tasks
+
+    backend = shipped_backend(args.checkpoint)
+    recall = topk_recall(backend.transformer, encode_records(backend.tokenizer, tasks[: 10 if args.quick else 100]))
+    await backend.aclose()
+
+    d12 = {1, 2} & set(diffs)
+    figures: dict[str, Any] = {
+        "pass1_d12": round(group_pass(sparse, d12), 4) if d12 else None,
+        "pass1_all": round(sparse.pass1, 4),
+        "pass1_dense_all": round(dense.pass1, 4) if dense else None,
+        "sparse_dense_gap_points": round(100 * (dense.pass1 - sparse_same.pass1), 2) if dense else None,
+        "topk_recall": round(recall, 4),
+        "train_minutes": manifest.get("training", {}).get("train_minutes"),
+        "by_difficulty": {d: round(g.pass1, 4) for d, g in sparse.by_difficulty.items()},
+        "by_family": {f: round(g.pass1, 4) for f, g in sparse.by_family.items()},
+        "dense_by_difficulty": {d: round(g.pass1, 4) for d, g in dense.by_difficulty.items()} if dense else None,
+        "dense_by_family": {f: round(g.pass1, 4) for f, g in dense.by_family.items()} if dense else None,
+        "tasks": len(tasks),
+        "dense_tasks": len(dense_tasks),
+        "eval_seed": args.seed,
+        "difficulties": list(diffs),
+        "overlap_with_training": overlap,
+        "index_topk": backend.transformer.cfg.index_topk,
+        "mean_turns": round(sparse.stats["turns"]["mean"], 2),
+        "agent": {k: v for k, v in AGENT_SETTINGS.items() if k != "system_prompt"},
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "quick": args.quick,
+    }
+    console.print(table(sparse, dense, f"held-out pass@1, seed {args.seed}, {len(tasks)} tasks"))
+    console.print(
+        f"top-k recall of the dense attention mass (k = {figures['index_topk']}): {recall:.4f}; "
+        f"sparse - dense gap: {figures['sparse_dense_gap_points']} points; "
+        f"training took {figures['train_minutes']} min"
+    )
+    if args.write_manifest:
+        update_manifest(args.checkpoint, figures)
+        console.print(f"figures written to {manifest_path}")
+    return figures
+
+
+if __name__ == "__main__":
+    result = asyncio.run(main())
+    print(json.dumps(result))

@@ -1,0 +1,766 @@
+"""Training the local DSA agent model on the environments' reference trajectories, DeepSeek-V3.2's recipe at small scale.
+
+Pipeline: `envs.generator` tasks (fixed seeds, every family, difficulty 1-3) -> `envs.trajectories.render` transcripts
+-> rendered with the eval's system prompt and the DeepSeek-V3.2 chat format exactly as the agent loop will render
+them at inference -> a byte-level BPE trained on those texts -> three stages (report §2.1):
+
+1. `dense`: language-model training with dense attention (most of the budget). The loss covers only what the
+   model generates (reasoning, content, tool calls, the end-of-turn token): the system prompt, tools, instruction
+   and tool results are context, not targets.
+2. `indexer`: warm-up of the lightning indexer alone (every other weight frozen), KL to the main attention summed
+   over heads, attention still dense.
+3. `sparse`: everything trains with top-k attention chosen by the indexer (k well below the trajectory length),
+   LM loss for the main weights and KL over the selected set for the indexer, whose input is detached.
+
+Why the dense stage has its own attention code: `DSATransformer.forward_train` builds the explicit attention
+probabilities the indexer loss needs; the dense stage needs none, so it runs the same weights through the fused
+`scaled_dot_product_attention` kernel, which is several times faster on the CPU. Logits are computed only at the
+positions that carry loss (about a fifth of the tokens), which saves the vocabulary projection elsewhere.
+
+Determinism and resume: the data, the tokenizer, the batches and their order are pure functions of the recipe; the
+run state (weights, optimiser moments, step) is written atomically every `save_every` steps, and resuming from it
+continues bit-for-bit the way an uninterrupted run would (same thread count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from agentkit.errors import AgentkitError
+from agentkit.messages import Message, SystemMessage
+
+from . import chat_format as cf
+from .backend import save_local_checkpoint
+from .dsa import indexer_kl_loss, select_topk
+from .model import DSAConfig, DSATransformer
+from .tokenizer import ChatTokenizer, train_tokenizer
+
+STATE_FILE = "train_state.pt"
+RECIPE_FILE = "recipe.json"
+LOG_FILE = "train_log.jsonl"
+STAGES = ("dense", "indexer", "sparse")
+
+SYSTEM_PROMPT = (
+    "You are an agent that completes tasks by calling the tools you are given. Look up every value you need with the "
+    "tools; never guess identifiers or numbers. Make exactly the changes the task asks for and no others. When you "
+    "are done, reply with a short final answer that states any value the task asks you to report."
+)
+"""The eval harness's default system prompt (envs.eval.DEFAULT_SYSTEM_PROMPT), copied so that importing the
+trainer does not import the harness; a test checks the two are equal. The model is trained with it, so agents
+should use it."""
+
+
+class TrainError(AgentkitError):
+    """Training cannot run as asked (bad recipe, a run directory of another recipe, no usable data)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines a training run. Two runs with equal recipes (and thread counts) are identical."""
+
+    seed: int = 0
+    data_seed: int = 1_000_003
+    """Generator seed of the training tasks. Evaluation uses other seeds (see benchmarks/bench_agent_quality.py)."""
+    n_tasks: int = 9000
+    difficulties: tuple[int, ...] = (1, 2, 3)
+    families: tuple[str, ...] = ()
+    """Empty: every family."""
+    thinking: bool = True
+    vocab_size: int = 4096
+    max_len: int = 2560
+    """Trajectories longer than this many tokens are left out (a handful at difficulty 3)."""
+    # model shape (DSAConfig); vocab_size is fitted to the tokenizer
+    dim: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    inter_dim: int = 704
+    q_lora_rank: int = 96
+    kv_lora_rank: int = 64
+    qk_nope_head_dim: int = 32
+    qk_rope_head_dim: int = 16
+    v_head_dim: int = 48
+    index_n_heads: int = 4
+    index_head_dim: int = 32
+    index_topk: int = 128
+    # optimisation
+    batch_tokens: int = 6144
+    """Padded tokens per step (batch rows x longest row of the batch)."""
+    dense_steps: int = 2800
+    indexer_steps: int = 40
+    sparse_steps: int = 80
+    lr: float = 3e-3
+    indexer_lr: float = 1e-3
+    sparse_lr: float = 3e-4
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    save_every: int = 50
+    bf16: bool = True
+    """bfloat16 autocast for the matmuls (weights and optimiser stay float32): about 2x faster on CPUs with
+    AVX512-BF16, same losses to within noise."""
+
+    def model_config(self, vocab_size: int) -> DSAConfig:
+        return DSAConfig(
+            vocab_size=vocab_size, dim=self.dim, n_layers=self.n_layers, inter_dim=self.inter_dim,
+            n_heads=self.n_heads, q_lora_rank=self.q_lora_rank, kv_lora_rank=self.kv_lora_rank,
+            qk_nope_head_dim=self.qk_nope_head_dim, qk_rope_head_dim=self.qk_rope_head_dim,
+            v_head_dim=self.v_head_dim, index_n_heads=self.index_n_heads, index_head_dim=self.index_head_dim,
+            index_topk=self.index_topk, max_seq_len=8192,
+        )  # fmt: skip
+
+    def stage_steps(self) -> list[tuple[str, int]]:
+        return [(s, n) for s, n in zip(STAGES, (self.dense_steps, self.indexer_steps, self.sparse_steps), strict=True)]
+
+    @property
+    def total_steps(self) -> int:
+        return self.dense_steps + self.indexer_steps + self.sparse_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TrainError(f"unknown recipe fields {unknown}; known: {sorted(known)}")
+        data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**data)
+
+
+TINY = Recipe(
+    n_tasks=40, difficulties=(1,), vocab_size=512, dim=64, n_layers=2, n_heads=2, inter_dim=128, q_lora_rank=32,
+    kv_lora_rank=32, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, index_n_heads=2, index_head_dim=16,
+    index_topk=32, batch_tokens=4096, dense_steps=6, indexer_steps=2, sparse_steps=2, warmup_steps=2, save_every=2,
+)  # fmt: skip
+"""A recipe of seconds, for tests and plumbing checks."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class Example:
+    """One encoded trajectory: ids, and which of them the model must learn to generate."""
+
+    task_id: str
+    family: str
+    difficulty: int
+    ids: list[int]
+    target: list[bool]  # target[i]: ids[i] is generated by the model (assistant turn), so it carries loss
+
+
+def conversation(messages: Sequence[Message], system_prompt: str = SYSTEM_PROMPT) -> list[Message]:
+    """A rendered trajectory with the agent's system prompt instead of the environment's persona: the tools travel
+    in the request's tool list (the chat format's tools block), exactly as the agent loop sends them."""
+    rest = [m for m in messages if not isinstance(m, SystemMessage)]
+    return [SystemMessage(content=system_prompt), *rest]
+
+
+def encode_conversation(
+    tokenizer: ChatTokenizer, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, thinking: bool
+) -> tuple[list[int], list[bool]]:
+    """Token ids of a whole conversation and the mask of the tokens the model generates.
+
+    The generation prompt of every assistant turn ends with the think marker (`<think>` in thinking mode, `</think>`
+    otherwise) right after the user instruction or the tool results, and the turn ends with its EOS, so the targets
+    are each span from such a marker (exclusive) to the next EOS (inclusive), counted from the first user turn (the
+    tools block's own example uses the markers). A test checks this against rendering each turn's prompt separately.
+    """
+    prompt = cf.render(messages, tools, thinking=thinking)
+    opener = cf.THINK_START if thinking else cf.THINK_END
+    ids: list[int] = []
+    target: list[bool] = []
+    seen_user = in_turn = False
+    for text, marker in prompt.parts:
+        part = [tokenizer.special_ids[text]] if marker else tokenizer.encode(text)
+        ids += part
+        target += [in_turn] * len(part)
+        if marker:
+            if text == cf.USER:
+                seen_user = True
+            elif text == opener and seen_user and not in_turn:
+                in_turn = True
+            elif text == cf.EOS:
+                in_turn = False
+    return ids, target
+
+
+def agent_tool_specs(record: Any) -> list[dict[str, Any]]:
+    """The tool list exactly as the agent loop sends it for this task (`Tool.spec()` of the episode's tools): its
+    JSON layout differs from the environment's own spec (key order), and the model must see at training what it
+    will see at inference."""
+    from envs.runtime import Episode
+
+    return [t.spec() for t in Episode(record).tools()]
+
+
+def generate_trajectories(recipe: Recipe, workers: int = 1) -> list[tuple[Any, list[Message], list[dict[str, Any]]]]:
+    """(task record, conversation, tool specs) of the recipe's training tasks, in generator order."""
+    from envs.generator import generate
+    from envs.spec import TaskRecord
+    from envs.trajectories import render
+
+    out = []
+    fams = list(recipe.families) or None
+    for slot in generate(recipe.n_tasks, recipe.data_seed, fams, recipe.difficulties, workers=workers):
+        if slot.line is None:
+            continue
+        record = TaskRecord.from_json(slot.line)
+        out.append((record, conversation(render(record)), agent_tool_specs(record)))
+    if not out:
+        raise TrainError("the generator produced no tasks for this recipe")
+    return out
+
+
+def build_dataset(
+    recipe: Recipe, log: Callable[[str], None] = print, workers: int = 1
+) -> tuple[ChatTokenizer, list[Example]]:
+    """Tasks -> transcripts -> tokenizer trained on them -> encoded examples (deterministic in the recipe)."""
+    t0 = time.monotonic()
+    trajectories = generate_trajectories(recipe, workers)
+    log(f"data: {len(trajectories)} tasks generated (seed {recipe.data_seed}) in {time.monotonic() - t0:.1f}s")
+    texts = [cf.render(msgs, tools, thinking=recipe.thinking).text for _, msgs, tools in trajectories]
+    tokenizer = train_tokenizer(texts, recipe.vocab_size)
+    examples = []
+    for record, msgs, tools in trajectories:
+        ids, target = encode_conversation(tokenizer, msgs, tools, thinking=recipe.thinking)
+        if len(ids) <= recipe.max_len:
+            examples.append(Example(record.task.task_id, record.task.family, record.task.difficulty, ids, target))
+    if not examples:
+        raise TrainError(f"every trajectory is longer than max_len={recipe.max_len}; raise it")
+    n_tok = sum(len(e.ids) for e in examples)
+    n_tgt = sum(sum(e.target) for e in examples)
+    log(
+        f"data: {len(examples)} trajectories kept, {n_tok:,} tokens ({n_tgt:,} targets), vocab {tokenizer.vocab_size}, "
+        f"{time.monotonic() - t0:.1f}s"
+    )
+    return tokenizer, examples
+
+
+def make_batches(examples: Sequence[Example], batch_tokens: int) -> list[list[int]]:
+    """Indices of examples grouped by length so that padding stays small: rows x longest row <= batch_tokens."""
+    order = sorted(range(len(examples)), key=lambda i: (len(examples[i].ids), i))
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        longest = len(examples[i].ids)  # sorted: the newcomer is the longest
+        if cur and (len(cur) + 1) * longest > batch_tokens:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def batch_schedule(n_batches: int, seed: int) -> Iterator[int]:
+    """An endless sequence of batch indices: each epoch a fresh permutation, deterministic in the seed."""
+    epoch = 0
+    while True:
+        perm = list(range(n_batches))
+        random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+        yield from perm
+        epoch += 1
+
+
+def collate(examples: Sequence[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids [B, S], target mask [B, S] and real-token mask [B, S] (causal attention ignores the padding)."""
+    width = max(len(e.ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    target = torch.zeros((len(examples), width), dtype=torch.bool)
+    real = torch.zeros((len(examples), width), dtype=torch.bool)
+    for b, e in enumerate(examples):
+        ids[b, : len(e.ids)] = torch.tensor(e.ids)
+        target[b, : len(e.ids)] = torch.tensor(e.target)
+        real[b, : len(e.ids)] = True
+    return ids, target, real
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Forward passes and losses
+
+
+def _dense_attention(attn: Any, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """MLA with dense causal attention through the fused kernel: the same weights and maths as the model's dense
+    mode (`MLA.forward_train(mode="dense")`), without materialising probabilities. A test checks they agree."""
+    q_nope, q_pe, latent, _ = attn._project(x, cos, sin)
+    k, v = attn._expand(latent)
+    q = torch.cat((q_nope, q_pe), dim=-1)
+    pad = attn.qk_dim - attn.v_dim
+    if pad > 0:
+        v = F.pad(v, (0, pad))
+    elif pad < 0:
+        q, k = F.pad(q, (0, -pad)), F.pad(k, (0, -pad))
+    o = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, scale=attn.softmax_scale
+    )
+    return attn.wo(o.transpose(1, 2)[..., : attn.v_dim].flatten(2))
+
+
+def _index_scores(q: torch.Tensor, w: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """`dsa.index_scores` in two batched matmuls, for training: the inference version tiles the keys to stay in
+    the CPU cache, which under autograd becomes hundreds of small graph nodes. q [B, S, H, D], w [B, S, H],
+    keys [B, T, D] -> [B, S, T]."""
+    bsz, seqlen, n_heads, head_dim = q.shape
+    logits = torch.relu(torch.matmul(q.reshape(bsz, seqlen * n_heads, head_dim), keys.transpose(1, 2)))
+    return torch.matmul(w.unsqueeze(2), logits.view(bsz, seqlen, n_heads, -1)).squeeze(2)
+
+
+def _indexed_attention(
+    attn: Any, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, sparse: bool, weight: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MLA plus the lightning indexer for the warm-up (`sparse=False`: dense attention, KL over every visible token)
+    and sparse training (attention and KL over the indexer's top-k). The maths of `MLA.forward_train`, arranged for
+    speed: the main attention runs in the fused kernel with the selection as its mask, and the indexer's target (the
+    attention probabilities summed over heads) is computed without a graph, since no gradient flows through it."""
+    q_nope, q_pe, latent, qr = attn._project(x, cos, sin)
+    k, v = attn._expand(latent)
+    q = torch.cat((q_nope, q_pe), dim=-1)
+    bsz, seqlen = x.shape[:2]
+    causal = torch.ones(seqlen, seqlen, dtype=torch.bool).tril().expand(bsz, -1, -1)
+    with torch.autocast("cpu", enabled=False):  # the indexer and its KL in float32: bf16 rounding breaks the KL
+        f32 = (x.float(), qr.float(), cos, sin)
+        q_idx, w_idx = attn.indexer.queries(*f32)
+        index = _index_scores(q_idx, w_idx, attn.indexer.keys(f32[0], cos, sin))  # [B, S, S]
+        index = index.masked_fill(~causal, float("-inf"))
+        if sparse:
+            sel, valid = select_topk(index.detach(), attn.topk)
+            allowed = torch.zeros_like(causal).scatter_(-1, sel, valid)
+        else:
+            allowed = causal
+        with torch.no_grad():
+            qt, kt = q.detach().float().transpose(1, 2), k.detach().float().transpose(1, 2)  # [B, H, S, d]
+            mass = torch.zeros(bsz, seqlen, seqlen)
+            for h in range(qt.shape[1]):
+                scores = torch.matmul(qt[:, h], kt[:, h].transpose(-1, -2)) * attn.softmax_scale
+                mass += scores.masked_fill_(~allowed, float("-inf")).softmax(dim=-1)
+        loss = indexer_kl_loss(mass, index, allowed, weight)
+    pad = attn.qk_dim - attn.v_dim
+    if pad > 0:
+        v = F.pad(v, (0, pad))
+    elif pad < 0:
+        q, k = F.pad(q, (0, -pad)), F.pad(k, (0, -pad))
+    qh, kh, vh = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    if sparse:
+        o = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=allowed.unsqueeze(1), scale=attn.softmax_scale)
+    else:
+        o = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=attn.softmax_scale)
+    return attn.wo(o.transpose(1, 2)[..., : attn.v_dim].flatten(2)), loss
+
+
+def hidden_states(
+    model: DSATransformer, ids: torch.Tensor, mode: str, token_weight: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Final normalised hidden states [B, S, dim] and the summed indexer loss, for a training stage's mode."""
+    seqlen = ids.shape[1]
+    cos, sin = model.rope_cos[None, :seqlen], model.rope_sin[None, :seqlen]
+    h = model.embed(ids)
+    index_loss = h.new_zeros(())
+    for block in model.blocks:
+        x = block.attn_norm(h)
+        if mode == "dense":
+            h = h + _dense_attention(block.attn, x, cos, sin)
+        else:
+            out, layer_loss = _indexed_attention(block.attn, x, cos, sin, mode == "sparse", token_weight)
+            h = h + out
+            index_loss = index_loss + layer_loss
+        h = h + block.ffn(block.ffn_norm(h))
+    return model.norm(h), index_loss
+
+
+def lm_loss(model: DSATransformer, h: torch.Tensor, ids: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over target tokens; logits only where there is a target."""
+    pred = target[:, 1:]  # position t predicts token t + 1
+    hs = h[:, :-1][pred]  # [N, dim]
+    labels = ids[:, 1:][pred]
+    logits = F.linear(hs, model.embed.weight) if model.head is None else model.head(hs)
+    return F.cross_entropy(logits, labels)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class RunState:
+    step: int = 0  # global optimiser steps done, over all stages
+    elapsed: float = 0.0  # training seconds so far (resumed runs add up)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def stage_at(recipe: Recipe, step: int) -> tuple[str, int, int]:
+    """(stage, step within it, steps in it) of global step `step`; ("done", 0, 0) past the end."""
+    start = 0
+    for name, n in recipe.stage_steps():
+        if step < start + n:
+            return name, step - start, n
+        start += n
+    return "done", 0, 0
+
+
+def lr_at(recipe: Recipe, stage: str, i: int, n: int) -> float:
+    """Linear warm-up then cosine decay to min_lr_ratio, per stage."""
+    peak = {"dense": recipe.lr, "indexer": recipe.indexer_lr, "sparse": recipe.sparse_lr}[stage]
+    warm = min(recipe.warmup_steps, max(n // 10, 1))
+    if i < warm:
+        return peak * (i + 1) / warm
+    t = (i - warm) / max(n - warm, 1)
+    return peak * (recipe.min_lr_ratio + (1 - recipe.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def make_optimizer(model: DSATransformer, recipe: Recipe, stage: str) -> torch.optim.Optimizer:
+    """Dense: the main weights. Indexer: only the indexers (everything else frozen). Sparse: both, each with its own
+    loss (the indexer's input is detached, so the LM loss never reaches it)."""
+    main, index = model.main_parameters(), model.indexer_parameters()
+    for p in main:
+        p.requires_grad_(stage != "indexer")
+    for p in index:
+        p.requires_grad_(stage != "dense")
+
+    def groups(params: list[torch.nn.Parameter], lr: float) -> list[dict[str, Any]]:
+        decay = [p for p in params if p.dim() >= 2]
+        rest = [p for p in params if p.dim() < 2]
+        return [{"params": decay, "weight_decay": recipe.weight_decay, "lr": lr, "base": lr},
+                {"params": rest, "weight_decay": 0.0, "lr": lr, "base": lr}]  # fmt: skip
+
+    if stage == "dense":
+        param_groups = groups(main, recipe.lr)
+    elif stage == "indexer":
+        param_groups = groups(index, recipe.indexer_lr)
+    else:
+        param_groups = groups(main, recipe.sparse_lr) + groups(index, recipe.indexer_lr)
+    return torch.optim.AdamW(param_groups, betas=(0.9, 0.95), eps=1e-8)
+
+
+def train_step(
+    model: DSATransformer, opt: torch.optim.Optimizer, recipe: Recipe, stage: str, scale: float,
+    ids: torch.Tensor, target: torch.Tensor, real: torch.Tensor,
+) -> dict[str, float]:  # fmt: skip
+    """One optimiser step; returns the losses. `scale` multiplies each group's base learning rate."""
+    for g in opt.param_groups:
+        g["lr"] = g["base"] * scale
+    mode = {"dense": "dense", "indexer": "dense+indexer", "sparse": "sparse"}[stage]
+    weight = real.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+        h, index_loss = hidden_states(model, ids, mode, weight)
+        lm = lm_loss(model, h, ids, target) if stage != "indexer" else None
+    out = {"index": float(index_loss.detach())}
+    if lm is None:
+        loss = index_loss
+        out["lm"] = float("nan")
+    else:
+        loss = lm + index_loss
+        out["lm"] = float(lm.detach())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for g in opt.param_groups for p in g["params"]]
+    out["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip))
+    opt.step()
+    return out
+
+
+class Trainer:
+    """A training run in a directory: `run()` trains (resuming when the directory holds a run of the same recipe) and
+    writes the final checkpoint (`checkpoint/`) plus `manifest.json` there."""
+
+    def __init__(
+        self, recipe: Recipe, run_dir: str | Path, *, threads: int | None = None, workers: int = 1,
+        log: Callable[[str], None] | None = None, progress: bool | None = None,
+    ) -> None:  # fmt: skip
+        self.recipe = recipe
+        self.dir = Path(run_dir)
+        self.threads = threads
+        self.workers = workers
+        self.log = log or (lambda s: print(s, flush=True))
+        self.progress = sys.stderr.isatty() if progress is None else progress
+
+    # -- persistence --------------------------------------------------------------------------------------------
+
+    def _check_recipe(self) -> None:
+        path = self.dir / RECIPE_FILE
+        if path.exists():
+            stored = Recipe.from_dict(json.loads(path.read_text()))
+            if stored != self.recipe:
+                diffs = {k: (v, getattr(self.recipe, k)) for k, v in stored.to_dict().items()
+                         if v != self.recipe.to_dict()[k]}  # fmt: skip
+                raise TrainError(
+                    f"{self.dir} holds a run of another recipe (stored vs asked: {diffs}); use another directory "
+                    "or delete it to start over"
+                )
+        else:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.recipe.to_dict(), indent=1) + "\n")
+
+    def _save_state(self, model: DSATransformer, opt: torch.optim.Optimizer | None, state: RunState) -> None:
+        tmp = self.dir / (STATE_FILE + ".tmp")
+        torch.save(
+            {"model": model.state_dict(), "opt": opt.state_dict() if opt else None,
+             "step": state.step, "elapsed": state.elapsed, "history": state.history},
+            tmp,
+        )  # fmt: skip
+        os.replace(tmp, self.dir / STATE_FILE)  # atomic: a kill mid-write leaves the previous state
+
+    def _load_state(self, model: DSATransformer) -> tuple[RunState, dict[str, Any] | None]:
+        path = self.dir / STATE_FILE
+        if not path.exists():
+            return RunState(), None
+        saved = torch.load(path, weights_only=True)
+        model.load_state_dict(saved["model"])
+        return RunState(saved["step"], saved["elapsed"], list(saved["history"])), saved["opt"]
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+
+    def run(self, stop_after: int | None = None) -> Path | None:
+        """Train to the end of the recipe (or resume) and write the checkpoint; returns the checkpoint directory.
+
+        `stop_after`: save the state and return None once this many global steps are done (what an interruption
+        leaves behind; used by the resume test)."""
+        recipe = self.recipe
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self._check_recipe()
+        t_data = time.monotonic()
+        tokenizer, examples = build_dataset(recipe, self.log, self.workers)
+        data_minutes = (time.monotonic() - t_data) / 60
+        torch.manual_seed(recipe.seed)
+        config = recipe.model_config(-(-tokenizer.vocab_size // 64) * 64)
+        model = DSATransformer(config)
+        model.reset_parameters(torch.Generator().manual_seed(recipe.seed))
+        model.train()
+        state, opt_state = self._load_state(model)
+        if state.step:
+            self.log(f"resuming at step {state.step}/{recipe.total_steps} ({state.elapsed / 60:.1f} min trained)")
+        batches = make_batches(examples, recipe.batch_tokens)
+        schedule = batch_schedule(len(batches), recipe.seed)
+        for _ in range(state.step):  # the batches already consumed
+            next(schedule)
+        pad_id = tokenizer.eos_id
+        opt: torch.optim.Optimizer | None = None
+        opt_stage = None
+        bar = _Bar(recipe.total_steps, state.step) if self.progress else None
+        last_save = state.step
+        try:
+            while (cur := stage_at(recipe, state.step))[0] != "done":
+                if stop_after is not None and state.step >= stop_after:
+                    if state.step > last_save:
+                        self._save_state(model, opt, state)
+                    return None
+                stage, i, n = cur
+                if stage != opt_stage:
+                    opt = make_optimizer(model, recipe, stage)
+                    if opt_state is not None and i > 0:
+                        opt.load_state_dict(opt_state)
+                    opt_state, opt_stage = None, stage
+                assert opt is not None
+                batch = [examples[j] for j in batches[next(schedule)]]
+                ids, target, real = collate(batch, pad_id)
+                t0 = time.monotonic()
+                losses = train_step(model, opt, recipe, stage, lr_at(recipe, stage, i, n) / _peak(recipe, stage),
+                                    ids, target, real)  # fmt: skip
+                state.elapsed += time.monotonic() - t0
+                state.step += 1
+                entry = {"step": state.step, "stage": stage, **{k: round(v, 5) for k, v in losses.items()},
+                         "tokens": int(real.sum()), "minutes": round(state.elapsed / 60, 3)}  # fmt: skip
+                state.history.append(entry)
+                with (self.dir / LOG_FILE).open("a") as f:
+                    f.write(json.dumps(entry) + "\n")
+                if bar is not None:
+                    bar.update(state.step, entry)
+                elif state.step % 10 == 0 or state.step == recipe.total_steps:
+                    self.log(_fmt(entry, recipe.total_steps))
+                if state.step - last_save >= recipe.save_every or stage_at(recipe, state.step)[0] != stage:
+                    self._save_state(model, opt, state)
+                    save_local_checkpoint(self.dir / "latest", model, tokenizer)  # for looking in on a long run
+                    last_save = state.step
+        finally:
+            if bar is not None:
+                bar.close()
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(True)
+        ckpt = save_local_checkpoint(self.dir / "checkpoint", model, tokenizer)
+        write_manifest(ckpt, recipe, state, examples, config, data_minutes)
+        self.log(f"done: {state.step} steps in {state.elapsed / 60:.1f} min; checkpoint at {ckpt}")
+        return ckpt
+
+
+def _peak(recipe: Recipe, stage: str) -> float:
+    return {"dense": recipe.lr, "indexer": recipe.indexer_lr, "sparse": recipe.sparse_lr}[stage]
+
+
+def _fmt(entry: dict[str, Any], total: int) -> str:
+    return (f"step {entry['step']}/{total} [{entry['stage']}] lm {entry['lm']:.4f} index {entry['index']:.4f} "
+            f"grad {entry['grad_norm']:.2f} {entry['minutes']:.1f} min")  # fmt: skip
+
+
+class _Bar:
+    """A rich progress bar showing the stage and the latest losses."""
+
+    def __init__(self, total: int, done: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._p = Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[losses]}"), TimeElapsedColumn())  # fmt: skip
+        self._p.start()
+        self._task = self._p.add_task("train", total=total, completed=done, stage="", losses="")
+
+    def update(self, step: int, entry: dict[str, Any]) -> None:
+        losses = f"lm {entry['lm']:.4f} index {entry['index']:.4f}"
+        self._p.update(self._task, completed=step, stage=entry["stage"], losses=losses)
+
+    def close(self) -> None:
+        self._p.stop()
+
+
+def write_manifest(
+    ckpt: Path, recipe: Recipe, state: RunState, examples: Sequence[Example], config: DSAConfig, data_minutes: float
+) -> Path:
+    """manifest.json beside the weights: the recipe, the training data's seeds and size, the measured time. The
+    quality figures are added by benchmarks/bench_agent_quality.py (`update_manifest`), never by hand."""
+    path = ckpt / "manifest.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    manifest = {
+        "model_id": "local-dsa",
+        "recipe": recipe.to_dict(),
+        "config": config.to_dict(),
+        "parameters": sum(math.prod(t.shape) for t in DSATransformer(config).state_dict().values()),
+        "training_data": {
+            "generator_seed": recipe.data_seed, "n_tasks": recipe.n_tasks, "n_trajectories": len(examples),
+            "difficulties": list(recipe.difficulties), "families": sorted({e.family for e in examples}),
+            "tokens": sum(len(e.ids) for e in examples), "target_tokens": sum(sum(e.target) for e in examples),
+        },
+        "training": {
+            "steps": state.step, "step_minutes": round(state.elapsed / 60, 2), "data_minutes": round(data_minutes, 2),
+            "train_minutes": round(state.elapsed / 60 + data_minutes, 2), "torch_threads": torch.get_num_threads(),
+            "final_losses": {s: _last(state.history, s) for s in STAGES},
+        },
+        "agent": AGENT_SETTINGS,
+        "eval": old.get("eval"),
+    }  # fmt: skip
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+def _last(history: Sequence[dict[str, Any]], stage: str) -> dict[str, float | None] | None:
+    rows = [h for h in history if h["stage"] == stage][-10:]
+    if not rows:
+        return None
+    out: dict[str, float | None] = {}
+    for k in ("lm", "index"):
+        values = [r[k] for r in rows if not math.isnan(r[k])]  # the indexer stage has no LM loss
+        out[k] = round(sum(values) / len(values), 4) if values else None
+    return out
+
+
+AGENT_SETTINGS: dict[str, Any] = {"system_prompt": SYSTEM_PROMPT, "thinking": True, "max_turns": 12, "max_tokens": 320}
+"""How agents should drive the shipped model: the prompt and mode it was trained with, and limits that stop a
+derailed run early (a d1-3 reference needs at most 7 turns and about 150 tokens per turn)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m model_backend.local.train RUN_DIR [--tiny] [--threads N]` (the CLI is `agentkit local train`)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="train the local DSA agent model (resumes a run in RUN_DIR)")
+    ap.add_argument("run_dir")
+    ap.add_argument("--tiny", action="store_true", help="a seconds-long recipe for plumbing checks")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1, help="task generation processes")
+    args = ap.parse_args(argv)
+    Trainer(TINY if args.tiny else Recipe(), args.run_dir, threads=args.threads, workers=args.workers).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Using the trained model
+
+
+@torch.no_grad()
+def topk_recall(model: DSATransformer, examples: Sequence[Example], *, min_context: int | None = None) -> float:
+    """Share of the dense attention mass that the indexer's top-k keeps, on whole trajectories.
+
+    For every layer and every query that sees more than k tokens (below that, sparse attention is dense), the
+    main attention probabilities of the dense model, summed over heads and normalised, are added up over the k
+    tokens the indexer selects; the result is the mean over those queries and layers. 1.0 means sparse attention
+    drops nothing the dense attention looked at.
+    """
+    k = model.cfg.index_topk
+    start = k if min_context is None else min_context
+    total, count = 0.0, 0
+    for e in examples:
+        if len(e.ids) <= start:
+            continue
+        ids = torch.tensor([e.ids])
+        seqlen = ids.shape[1]
+        cos, sin = model.rope_cos[None, :seqlen], model.rope_sin[None, :seqlen]
+        causal = torch.ones(seqlen, seqlen, dtype=torch.bool).tril().unsqueeze(0)
+        h = model.embed(ids)
+        for block in model.blocks:
+            attn = block.attn
+            x = block.attn_norm(h)
+            q_nope, q_pe, latent, qr = attn._project(x, cos, sin)
+            kk, _ = attn._expand(latent)
+            q = torch.cat((q_nope, q_pe), dim=-1)
+            scores = torch.einsum("bshd,bthd->bhst", q, kk) * attn.softmax_scale
+            mass = scores.masked_fill(~causal.unsqueeze(1), float("-inf")).softmax(-1).sum(1) / attn.n_heads
+            q_idx, w_idx = attn.indexer.queries(x, qr, cos, sin)
+            index = _index_scores(q_idx, w_idx, attn.indexer.keys(x, cos, sin)).masked_fill(~causal, float("-inf"))
+            sel, valid = select_topk(index, k)
+            kept = (mass.gather(-1, sel) * valid).sum(-1)[0, start:]  # queries that see more than k tokens
+            total += float(kept.sum())
+            count += kept.numel()
+            h = h + _dense_attention(attn, x, cos, sin)
+            h = h + block.ffn(block.ffn_norm(h))
+    return total / count if count else 1.0
+
+
+def encode_records(tokenizer: ChatTokenizer, records: Sequence[Any], *, thinking: bool = True) -> list[Example]:
+    """Held-out tasks' reference trajectories, encoded the way training encodes them (for `topk_recall`)."""
+    from envs.trajectories import render
+
+    out = []
+    for record in records:
+        ids, target = encode_conversation(tokenizer, conversation(render(record)), agent_tool_specs(record),
+                                          thinking=thinking)  # fmt: skip
+        out.append(Example(record.task.task_id, record.task.family, record.task.difficulty, ids, target))
+    return out
+
+
+def shipped_backend(checkpoint: str | Path | None = None, **overrides: Any) -> Any:
+    """A `LocalDSABackend` over the shipped checkpoint (or `checkpoint`) with the settings it was trained for:
+    thinking on, greedy, `max_tokens` from AGENT_SETTINGS. Keyword overrides go to `LocalDSABackend`."""
+    from .backend import SHIPPED_CHECKPOINT, LocalDSABackend
+
+    kwargs: dict[str, Any] = {"thinking": AGENT_SETTINGS["thinking"], "max_tokens": AGENT_SETTINGS["max_tokens"],
+                              "temperature": 0.0, **overrides}  # fmt: skip
+    return LocalDSABackend(checkpoint or SHIPPED_CHECKPOINT, **kwargs)
+
+
+def agent_factory(backend: Any, **overrides: Any) -> Any:
+    """The eval harness's agent factory with the agent settings the model was trained for (system prompt, thinking,
+    max_turns); keyword overrides go to `envs.eval.default_agent_factory`."""
+    from envs.eval import default_agent_factory
+
+    kwargs: dict[str, Any] = {"thinking": AGENT_SETTINGS["thinking"], "max_turns": AGENT_SETTINGS["max_turns"],
+                              "system_prompt": AGENT_SETTINGS["system_prompt"], **overrides}  # fmt: skip
+    return default_agent_factory(backend, **kwargs)

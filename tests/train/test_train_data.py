@@ -1,0 +1,92 @@
+"""Training data: what the model learns to generate is exactly what the agent loop will ask it for."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentkit.messages import AssistantMessage, SystemMessage, UserMessage
+from envs.eval import DEFAULT_SYSTEM_PROMPT
+from envs.runtime import Episode
+from model_backend.local import chat_format as cf
+from model_backend.local.tokenizer import train_tokenizer
+from model_backend.local.train import (
+    Example,
+    Recipe,
+    TrainError,
+    batch_schedule,
+    encode_conversation,
+    generate_trajectories,
+    make_batches,
+)
+
+RECIPE = Recipe(n_tasks=30, difficulties=(1, 2, 3))
+
+
+@pytest.fixture(scope="module")
+def trajectories():
+    return generate_trajectories(RECIPE)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(trajectories):
+    return train_tokenizer([cf.render(m, t, thinking=True).text for _, m, t in trajectories], 512)
+
+
+def per_turn_reference(tokenizer, messages, tools, thinking):
+    """Targets the slow, obvious way: each assistant turn is the rendering with it minus the generation prompt
+    before it (what the agent loop sends at that turn)."""
+    ids: list[int] = []
+    target: list[bool] = []
+    for i, m in enumerate(messages):
+        if isinstance(m, AssistantMessage):
+            prompt = tokenizer.encode_prompt(cf.render(messages[:i], tools, thinking=thinking))
+            full = tokenizer.encode_prompt(cf.render(messages[: i + 1], tools, thinking=thinking))
+            assert full[: len(prompt)] == prompt and prompt[: len(ids)] == ids
+            target += [False] * (len(prompt) - len(ids)) + [True] * (len(full) - len(prompt))
+            ids = full
+    return ids, target
+
+
+@pytest.mark.parametrize("thinking", [True, False])
+def test_targets_are_exactly_the_assistant_turns(trajectories, tokenizer, thinking):
+    for _, messages, tools in trajectories:
+        assert encode_conversation(tokenizer, messages, tools, thinking=thinking) == per_turn_reference(
+            tokenizer, messages, tools, thinking
+        )
+
+
+def test_targets_hold_tool_calls_and_answers_but_no_context(trajectories, tokenizer):
+    record, messages, tools = trajectories[0]
+    ids, target = encode_conversation(tokenizer, messages, tools, thinking=True)
+    generated = tokenizer.decode(i for i, t in zip(ids, target, strict=True) if t)
+    context = tokenizer.decode(i for i, t in zip(ids, target, strict=True) if not t)
+    assert record.solution.calls[0].tool in generated
+    assert generated.count(cf.EOS) == len(record.solution.calls) + 1  # one turn per call, then the answer
+    assert record.task.instruction in context and record.task.instruction not in generated
+    assert "## Tools" in context and "## Tools" not in generated
+
+
+def test_training_prompt_is_the_agent_loops_prompt(trajectories):
+    """The first generation prompt of a training trajectory equals what an Agent sends for the task: the eval's
+    system prompt and the episode's tools (whose JSON layout differs from the environment's own specs)."""
+    for record, messages, tools in trajectories:
+        agent_tools = [t.spec() for t in Episode(record).tools()]
+        sent = [SystemMessage(content=DEFAULT_SYSTEM_PROMPT), UserMessage(content=record.task.instruction)]
+        assert cf.render(sent, agent_tools, thinking=True).text == cf.render(messages[:2], tools, thinking=True).text
+
+
+def test_batches_cover_every_example_within_the_token_budget():
+    examples = [Example(str(i), "f", 1, [0] * n, [True] * n) for i, n in enumerate([5, 90, 40, 41, 12, 100, 7])]
+    batches = make_batches(examples, 200)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    assert all(len(b) * max(len(examples[i].ids) for i in b) <= 200 for b in batches)
+    first = [next(s) for s in [batch_schedule(len(batches), 3)] for _ in range(2 * len(batches))]
+    again = batch_schedule(len(batches), 3)
+    assert first == [next(again) for _ in first]  # deterministic in the seed
+    assert sorted(first[: len(batches)]) == list(range(len(batches)))  # each epoch is a permutation
+
+
+def test_recipe_round_trips_and_rejects_unknown_fields():
+    assert Recipe.from_dict(RECIPE.to_dict()) == RECIPE
+    with pytest.raises(TrainError, match="unknown recipe fields"):
+        Recipe.from_dict({**RECIPE.to_dict(), "learning_rate": 1})

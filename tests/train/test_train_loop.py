@@ -1,0 +1,119 @@
+"""The training loop: losses go down, an interrupted run resumes to the same weights, and the fast attention paths
+compute what the model's own `forward_train` computes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from model_backend.local.backend import LocalDSABackend
+from model_backend.local.model import DSAConfig, DSATransformer
+from model_backend.local.train import (
+    RECIPE_FILE,
+    STATE_FILE,
+    TINY,
+    Trainer,
+    TrainError,
+    _dense_attention,
+    _indexed_attention,
+    lr_at,
+    stage_at,
+)
+
+
+def test_a_few_steps_lower_the_loss(tiny_run: Path):
+    log = [json.loads(line) for line in (tiny_run / "train_log.jsonl").read_text().splitlines()]
+    dense = [e["lm"] for e in log if e["stage"] == "dense"]
+    assert len(dense) == TINY.dense_steps
+    assert dense[-1] < dense[0] - 0.3, dense  # from ~ln(vocab) = 6.2 down
+    index = [e["index"] for e in log if e["stage"] == "indexer"]
+    assert len(index) == TINY.indexer_steps and all(v > 0 for v in index)
+    assert [e["stage"] for e in log] == ["dense"] * 6 + ["indexer"] * 2 + ["sparse"] * 2
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_run: Path, tmp_path: Path, run_training):
+    train = run_training
+    # stop mid-stage (step 3 of the dense stage), then at the first sparse step: optimiser moments must survive
+    assert train(TINY, tmp_path, stop_after=3) is None
+    assert (tmp_path / STATE_FILE).exists() and not (tmp_path / "checkpoint").exists()
+    assert train(TINY, tmp_path, stop_after=9) is None
+    ckpt = train(TINY, tmp_path)
+    assert ckpt is not None
+    resumed = load_file(ckpt / "model.safetensors")
+    straight = load_file(tiny_run / "checkpoint" / "model.safetensors")
+    assert resumed.keys() == straight.keys()
+    for name, tensor in straight.items():
+        assert torch.equal(resumed[name], tensor), name
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == list(range(1, TINY.total_steps + 1))  # no step repeated or skipped
+
+
+def test_a_run_directory_refuses_another_recipe(tiny_run: Path):
+    assert json.loads((tiny_run / RECIPE_FILE).read_text())["seed"] == TINY.seed
+    other = TINY.__class__(**{**TINY.to_dict(), "seed": 1, "difficulties": (1,), "families": ()})
+    with pytest.raises(TrainError, match="another recipe"):
+        Trainer(other, tiny_run, log=lambda _: None, progress=False).run()
+
+
+def test_trained_checkpoint_loads_with_its_manifest(tiny_run: Path):
+    backend = LocalDSABackend(tiny_run / "checkpoint")
+    manifest = json.loads((tiny_run / "checkpoint" / "manifest.json").read_text())
+    assert manifest["training_data"]["generator_seed"] == TINY.data_seed
+    assert manifest["training"]["steps"] == TINY.total_steps
+    assert manifest["config"]["vocab_size"] == backend.transformer.cfg.vocab_size >= backend.tokenizer.vocab_size
+
+
+def test_schedule_covers_the_stages_and_decays():
+    assert stage_at(TINY, 0) == ("dense", 0, 6)
+    assert stage_at(TINY, 6) == ("indexer", 0, 2)
+    assert stage_at(TINY, 9) == ("sparse", 1, 2)
+    assert stage_at(TINY, 10)[0] == "done"
+    lrs = [lr_at(TINY, "dense", i, 100) for i in range(100)]
+    assert max(lrs) == pytest.approx(TINY.lr) and lrs[-1] < 0.2 * TINY.lr and lrs[0] < lrs[1]
+
+
+CFG = DSAConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2, inter_dim=64, q_lora_rank=16, kv_lora_rank=16,
+                qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=12, index_n_heads=2, index_head_dim=8,
+                index_topk=5, max_seq_len=64)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["dense", "dense+indexer", "sparse"])
+def test_fast_attention_matches_forward_train(mode: str):
+    torch.manual_seed(0)
+    model = DSATransformer(CFG)
+    model.reset_parameters(torch.Generator().manual_seed(1))
+    attn = model.blocks[0].attn
+    x = torch.randn(2, 23, CFG.dim)
+    cos, sin = model.rope_cos[None, :23], model.rope_sin[None, :23]
+    weight = torch.ones(2, 23)
+    weight[1, 17:] = 0  # padding
+    want, want_loss = attn.forward_train(x, cos, sin, mode, weight)
+    if mode == "dense":
+        got, got_loss = _dense_attention(attn, x, cos, sin), torch.zeros(())
+    else:
+        got, got_loss = _indexed_attention(attn, x, cos, sin, mode == "sparse", weight)
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+    assert math.isclose(float(got_loss.detach()), float(want_loss.detach()), rel_tol=1e-4, abs_tol=1e-6)
+    if mode != "dense":  # the indexer loss trains the indexer and nothing else
+        got_loss.backward()
+        assert all(p.grad is None for p in model.main_parameters())
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.indexer_parameters())
+
+
+def test_cli_train_resumes_a_finished_run_and_ship_copies_it(tiny_run: Path, tmp_path: Path, monkeypatch):
+    from agentkit.cli import main
+    from model_backend.local import cli
+
+    before = load_file(tiny_run / "checkpoint" / "model.safetensors")
+    assert main(["local", "train", str(tiny_run), "--tiny", "--threads", "1"]) == 0  # nothing left: re-writes it
+    after = load_file(tiny_run / "checkpoint" / "model.safetensors")
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    monkeypatch.setattr(cli, "_shipped_dir", lambda: tmp_path / "shipped")
+    assert main(["local", "ship", str(tiny_run)]) == 0
+    assert LocalDSABackend(tmp_path / "shipped").transformer.cfg.dim == TINY.dim
+    assert main(["local", "ship", str(tmp_path / "nothing")]) != 0
