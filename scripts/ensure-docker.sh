@@ -10,7 +10,7 @@
 set -euo pipefail
 
 LOG="${AGENTKIT_DOCKERD_LOG:-/var/log/agentkit-dockerd.log}"
-WAIT_S="${AGENTKIT_DOCKERD_WAIT_S:-60}"
+WAIT_S="${AGENTKIT_DOCKERD_WAIT_S:-150}"
 
 say() { echo "[ensure-docker] $*" >&2; }
 
@@ -43,19 +43,33 @@ dockerd_running() {  # without pgrep: procps is not in every minimal image
   [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null
 }
 
-if ! dockerd_running; then
+start_engine() {
   say "starting dockerd --bridge=none --iptables=false (log: $LOG)"
   as_root mkdir -p "$(dirname "$LOG")"
+  # A containerd pid file left by an engine that was killed (e.g. with the session that started it) makes the next
+  # dockerd wait for a containerd that is gone: remove it when its process is dead.
+  local cpid=/var/run/docker/containerd/containerd.pid
+  if [ -f "$cpid" ] && ! kill -0 "$(cat "$cpid")" 2>/dev/null; then as_root rm -f "$cpid"; fi
   # setsid + nohup: the engine must outlive this script and the shell that ran it.
   as_root setsid nohup dockerd --bridge=none --iptables=false --ip6tables=false >>"$LOG" 2>&1 </dev/null &
+}
+
+if ! dockerd_running; then
+  start_engine
 else
   say "dockerd is already starting; waiting for it"
 fi
 
+starts=1
 for _ in $(seq 1 $((WAIT_S * 4))); do
   if engine_answers; then
     say "Docker engine is up"
     exit 0
+  fi
+  # A dockerd that gave up (or was dying when we looked) is started again, at most 3 starts in all.
+  if [ "$starts" -lt 3 ] && ! dockerd_running && ! pgrep -x dockerd >/dev/null 2>&1; then
+    starts=$((starts + 1))
+    start_engine
   fi
   sleep 0.25
 done
