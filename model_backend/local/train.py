@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from agentkit.errors import AgentkitError
 from agentkit.messages import Message, SystemMessage
+from envs.eval import DEFAULT_SYSTEM_PROMPT
 
 from . import chat_format as cf
 from .backend import save_local_checkpoint
@@ -53,14 +54,9 @@ RECIPE_FILE = "recipe.json"
 LOG_FILE = "train_log.jsonl"
 STAGES = ("dense", "indexer", "sparse")
 
-SYSTEM_PROMPT = (
-    "You are an agent that completes tasks by calling the tools you are given. Look up every value you need with the "
-    "tools; never guess identifiers or numbers. Make exactly the changes the task asks for and no others. When you "
-    "are done, reply with a short final answer that states any value the task asks you to report."
-)
-"""The eval harness's default system prompt (envs.eval.DEFAULT_SYSTEM_PROMPT), copied so that importing the
-trainer does not import the harness; a test checks the two are equal. The model is trained with it, so agents
-should use it."""
+SYSTEM_PROMPT = DEFAULT_SYSTEM_PROMPT
+"""The model is trained with the eval harness's default system prompt (one definition, in envs.eval), so agents
+driving it should use it."""
 
 
 class TrainError(AgentkitError):
