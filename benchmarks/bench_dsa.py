@@ -1,18 +1,29 @@
 """DeepSeek Sparse Attention vs dense attention on the CPU: same weights, same run.
 
-For each context length: prefill time (dense vs sparse), decode-step latency at batch 1 and batch 4 (every
-sequence at that context), the lightning indexer's share of the sparse decode step, and the peak memory of a
-prefill. Also the cache bytes per token (MLA latent + indexer key vs a plain MHA K/V cache of the same heads)
-and a correctness check: with k >= T, sparse and dense logits agree.
+The model has DeepSeek-V3's attention proportions scaled down: dim 512 and 28 heads of 64 + 16 query/key dims,
+so heads x head dim is 3.4x the model width as in V3 (128 x 192 at 7168), on the default 4 layers, MLA latent
+128 + 16, indexer 4 heads x 32, k = 512. The attention share of a decode step, and so what sparsity can save,
+depends on that proportion; the same run also decodes the 16-head default shape (`DSAConfig()`) at 32K, so the
+effect of the head count is on the table rather than assumed.
 
-    python benchmarks/bench_dsa.py            # 4K, 16K, 32K, 64K
-    python benchmarks/bench_dsa.py --quick    # 4K, 16K, 32K with fewer repeats
+For each context length: prefill time per layer (dense vs sparse, on the model's first layer alone: every layer
+costs the same, and a 4-layer dense prefill of 64K tokens would take a quarter of an hour), decode-step latency of
+the whole model at batch 1 and batch 4 (every sequence at that context), the attention part of the batch-1 step
+and the lightning indexer's share of the sparse step, and the peak memory of a prefill. Also the cache bytes per
+token (MLA latent + indexer key vs a plain MHA K/V cache of the same heads) and a correctness check: with k >= T,
+sparse and dense logits agree. Indexer keys are cached in bfloat16 (`--index-dtype`; DeepSeek keeps them in FP8):
+they only rank tokens, and reading them is most of the sparse step's attention work at long context.
+
+    python benchmarks/bench_dsa.py            # 4K, 16K, 32K, 64K (about 10 minutes)
+    python benchmarks/bench_dsa.py --quick    # under a minute: prefill at 4K and 16K, decode at 4K-32K over a
+                                              # cache of random latents instead of a prefilled one
 The last line is one JSON object with the headline figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import threading
@@ -114,7 +125,8 @@ class Stopwatch:
 def widen(cache: DSACache, batch: int) -> DSACache:
     """A cache of `batch` rows, each a copy of row 0 of `cache` (the same context for every sequence)."""
     wide = DSACache(
-        len(cache.latent), batch, cache.capacity, cache.latent[0].shape[-1], cache.index_keys[0].shape[-1]
+        len(cache.latent), batch, cache.capacity, cache.latent[0].shape[-1], cache.index_keys[0].shape[-1],
+        index_dtype=cache.index_keys[0].dtype,
     )
     for dst, src in zip(wide.latent + wide.index_keys, cache.latent + cache.index_keys, strict=True):
         dst.copy_(src[:1].expand_as(dst))
@@ -155,37 +167,61 @@ def ratio(r: dict[str, float], key: str) -> float:
     return r[f"{key}_dense"] / r[f"{key}_sparse"]
 
 
+def first_layers(model: DSATransformer, n_layers: int) -> DSATransformer:
+    """A model made of the first `n_layers` layers of `model`, with the same weights (copied)."""
+    cfg = dataclasses.replace(model.cfg, n_layers=n_layers)
+    small = DSATransformer(cfg).eval()
+    keep = {k: v for k, v in model.state_dict().items()
+            if not k.startswith("layers.") or int(k.split(".")[1]) < n_layers}  # fmt: skip
+    small.load_state_dict(keep)
+    return small
+
+
+def random_cache(model: DSATransformer, ctx: int, index_dtype: torch.dtype, seed: int = 0) -> DSACache:
+    """A batch-1 cache holding `ctx` tokens of random latents and indexer keys: what a decode step reads, without
+    the minutes a prefill of the whole model takes (used by --quick and the head-count comparison)."""
+    cache = model.new_cache(1, ctx + 8, index_dtype=index_dtype)
+    gen = torch.Generator().manual_seed(seed)
+    for t in cache.latent + cache.index_keys:
+        t.copy_(torch.randn(t.shape, generator=gen).to(t.dtype))
+    cache.lengths.fill_(ctx)
+    return cache
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="contexts 4K/16K/32K, 1 layer, fewer repeats")
-    parser.add_argument(
-        "--layers", type=int, default=None, help="transformer layers (default 2; 1 with --quick)"
-    )
+    parser.add_argument("--quick", action="store_true", help="under a minute (see above)")
+    parser.add_argument("--layers", type=int, default=4, help="transformer layers (default 4, DSAConfig's)")
+    parser.add_argument("--heads", type=int, default=28, help="attention heads (default 28: V3's proportions)")
     parser.add_argument("--topk", type=int, default=512, help="tokens selected per query (default 512)")
     parser.add_argument("--batch", type=int, default=4, help="sequences in the batched decode (default 4)")
     parser.add_argument("--contexts", type=str, default=None, help="comma-separated context lengths")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--index-dtype", choices=("bfloat16", "float32"), default="bfloat16",
+                        help="dtype of the cached indexer keys (default bfloat16)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    index_dtype = getattr(torch, args.index_dtype)
 
     contexts = [int(c) for c in args.contexts.split(",")] if args.contexts else [4096, 16384, 32768]
     if not args.contexts and not args.quick:
         contexts.append(65536)
-    layers = args.layers or (1 if args.quick else 2)
+    prefill_upto = 16384 if args.quick else max(contexts)
     steps = 5 if args.quick else 10
-    cfg = DSAConfig(n_layers=layers, index_topk=args.topk, max_seq_len=max(contexts) + 64)
+    cfg = DSAConfig(n_layers=args.layers, n_heads=args.heads, index_topk=args.topk, max_seq_len=max(contexts) + 64)
     torch.manual_seed(0)
     model = DSATransformer(cfg).eval()
+    layer0 = first_layers(model, 1)
     watch = Stopwatch(model)
-    console = Console()
+    console = Console(width=140)
     threads = torch.get_num_threads()
     console.print(
         f"[bold]DSA vs dense attention[/bold], same weights: {cfg.n_layers} layer(s), dim {cfg.dim}, "
         f"{cfg.n_heads} heads, kv_lora_rank {cfg.kv_lora_rank}, indexer {cfg.index_n_heads} heads x "
-        f"{cfg.index_head_dim}, k = {cfg.index_topk}, float32, torch threads = {threads}"
+        f"{cfg.index_head_dim} (keys cached in {args.index_dtype}), k = {cfg.index_topk}, float32 weights, "
+        f"torch threads = {threads}"
     )
 
     rows: list[dict[str, float]] = []
@@ -194,14 +230,20 @@ def main() -> None:
         for ctx in contexts:
             prompt = torch.randint(0, cfg.vocab_size, (1, ctx))
             r: dict[str, float] = {"ctx": ctx}
-            for mode in ("dense", "sparse"):
-                cache = model.new_cache(1, ctx + 8)
-                with peak_rss() as peak:
-                    t0 = time.perf_counter()
-                    model(prompt, cache, mode=mode, last_only=True)
-                    r[f"prefill_{mode}"] = time.perf_counter() - t0
-                r[f"peak_{mode}"] = peak["peak"]
-            # `cache` now holds the prompt (both modes write the same latents and indexer keys)
+            if ctx <= prefill_upto:
+                for mode in ("dense", "sparse"):
+                    cache = layer0.new_cache(1, ctx + 8, index_dtype=index_dtype)
+                    with peak_rss() as peak:
+                        t0 = time.perf_counter()
+                        layer0(prompt, cache, mode=mode, last_only=True)
+                        r[f"prefill_{mode}"] = time.perf_counter() - t0
+                    r[f"peak_{mode}"] = peak["peak"]
+                    del cache
+            if args.quick:
+                cache = random_cache(model, ctx, index_dtype)
+            else:  # the decode cache holds the model's own latents and keys for the prompt
+                cache = model.new_cache(1, ctx + 8, index_dtype=index_dtype)
+                model(prompt, cache, mode="sparse", last_only=True)
             for mode in ("dense", "sparse"):
                 split = watch.decode_split(model, cache, mode, steps)
                 r[f"decode_{mode}"], r[f"attn_{mode}"] = split["total"], split["attention"]
@@ -213,10 +255,20 @@ def main() -> None:
             del wide, cache
             rows.append(r)
             console.print(f"  {ctx:>6} tokens done", style="dim")
+        # the same comparison on the default 16-head shape, at 32K
+        small_heads: dict[str, float] = {}
+        if 32768 in contexts:
+            base = DSATransformer(dataclasses.replace(cfg, n_heads=DSAConfig().n_heads)).eval()
+            base_watch = Stopwatch(base)
+            cache = random_cache(base, 32768, index_dtype)
+            for mode in ("dense", "sparse"):
+                small_heads[mode] = base_watch.decode_split(base, cache, mode, steps)["total"]
+            del cache, base
 
-    title = f"same weights, k = {cfg.index_topk}, {cfg.n_layers} layer(s), {threads} thread(s)"
+    title = f"same weights, k = {cfg.index_topk}, {threads} thread(s)"
+    prefilled = [r for r in rows if "prefill_dense" in r]
     prefill = table(
-        f"Prefill: {title}",
+        f"Prefill, one layer: {title}",
         ("context", "dense", "sparse", "speedup", "peak mem dense", "peak mem sparse"),
         [
             (
@@ -227,11 +279,11 @@ def main() -> None:
                 mib(r["peak_dense"]),
                 mib(r["peak_sparse"]),
             )
-            for r in rows
+            for r in prefilled
         ],
     )
     decode = table(
-        f"Decode step: {title}",
+        f"Decode step, {cfg.n_layers} layers, {cfg.n_heads} heads: {title}",
         (
             "context",
             "dense",
@@ -263,14 +315,23 @@ def main() -> None:
     console.print(
         f"batch 1 unless marked x{args.batch} ({args.batch} sequences, each at the context). attn only: the speedup "
         "of the layers' attention (MLA + indexer) inside the batch-1 step. indexer: its share of the sparse step."
+        + (" Decode over random cached latents (--quick)." if args.quick else "")
     )
+    if small_heads:
+        console.print(
+            f"default shape ({DSAConfig().n_heads} heads, {cfg.n_layers} layers) at 32K, batch 1: dense "
+            f"{small_heads['dense'] * 1e3:.1f} ms, sparse {small_heads['sparse'] * 1e3:.1f} ms, "
+            f"{small_heads['dense'] / small_heads['sparse']:.2f}x (fewer heads: less dense attention work per step, "
+            "while the weights every step reads stay)"
+        )
 
-    per_token = model.new_cache(1, 1).bytes_per_token()
+    per_token = model.new_cache(1, 1, index_dtype=index_dtype).bytes_per_token()
     mha = cfg.n_layers * cfg.n_heads * (cfg.qk_nope_head_dim + cfg.qk_rope_head_dim + cfg.v_head_dim) * 4
     console.print(
-        f"cache bytes per token ({cfg.n_layers} layer(s), float32): MLA latent {per_token['latent']:,} + "
-        f"indexer key {per_token['index']:,} = {per_token['total']:,}; plain MHA K/V of the same heads {mha:,} "
-        f"({mha / per_token['latent']:.1f}x the latent, {mha / per_token['total']:.1f}x latent + indexer key)"
+        f"cache bytes per token ({cfg.n_layers} layer(s)): MLA latent {per_token['latent']:,} (float32) + "
+        f"indexer key {per_token['index']:,} ({args.index_dtype}) = {per_token['total']:,}; plain MHA K/V of the "
+        f"same heads {mha:,} ({mha / per_token['latent']:.1f}x the latent, {mha / per_token['total']:.1f}x latent + "
+        "indexer key)"
     )
     console.print(
         f"max |sparse - dense| logit difference with k >= T (prefill + 16 decode steps): {diff:.2e}"
@@ -280,7 +341,10 @@ def main() -> None:
     headline: dict[str, Any] = {
         "threads": threads,
         "layers": cfg.n_layers,
+        "heads": cfg.n_heads,
         "topk": cfg.index_topk,
+        "index_dtype": args.index_dtype,
+        "quick": args.quick,
         "cache_bytes_per_token_mla": per_token["latent"],
         "cache_bytes_per_token_indexer": per_token["index"],
         "cache_bytes_per_token_mha": mha,
@@ -292,14 +356,16 @@ def main() -> None:
             "decode_speedup_32k": round(ratio(r, "decode"), 2),
             "decode_speedup_32k_attention": round(ratio(r, "attn"), 2),
             f"decode_speedup_32k_batch{args.batch}": round(ratio(r, "bdecode"), 2),
-            "prefill_speedup_32k": round(ratio(r, "prefill"), 2),
+            "decode_speedup_32k_16_heads": round(small_heads["dense"] / small_heads["sparse"], 2),
+            "prefill_speedup_32k": round(ratio(r, "prefill"), 2) if "prefill_dense" in r else None,
             "indexer_share_32k": round(r["indexer"] / r["decode_sparse"], 3),
             "decode_ms_32k": {
                 "dense": round(r["decode_dense"] * 1e3, 2),
                 "sparse": round(r["decode_sparse"] * 1e3, 2),
             },
-            "prefill_s_32k": {"dense": round(r["prefill_dense"], 2), "sparse": round(r["prefill_sparse"], 2)},
         }
+    for r in prefilled:
+        headline[f"prefill_speedup_{r['ctx'] // 1024}k"] = round(ratio(r, "prefill"), 2)
     print(json.dumps(headline))
 
 

@@ -13,6 +13,8 @@ composed reference from scratch.
 
 from __future__ import annotations
 
+import json
+
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -237,5 +239,7 @@ def pick(rng: random.Random, options: Sequence[Any]) -> Any:
 
 
 def money(x: float) -> str:
-    """Human rendering used in instructions and answers: 1234.5 -> '1,234.50'."""
-    return f"{x:,.2f}"
+    """An amount in instructions, thoughts and answers, written the way the tools' JSON writes it (1234.5 ->
+    '1234.5', rounded to cents): a value read in a result then reappears character for character, so an agent (and
+    the small local model above all) copies it instead of reformatting digits. Answers are checked by value."""
+    return str(x) if isinstance(x, int) else json.dumps(round(float(x), 2))

@@ -3,7 +3,9 @@
 Per layer and per token the cache stores
   - the MLA latent: the normalised compressed kv vector (kv_lora_rank numbers) followed by the RoPE'd decoupled
     key (qk_rope_head_dim numbers), one row shared by all attention heads (the MLA memory saving), and
-  - the lightning indexer's key (index_head_dim numbers).
+  - the lightning indexer's key (index_head_dim numbers), optionally in bfloat16 (`index_dtype`): the keys only
+    rank tokens, DeepSeek keeps them in FP8, and at long context reading them is most of a sparse step's
+    attention work, so half the bytes is most of a 2x on the indexer.
 
 Each of the `batch_size` rows holds an independent sequence with its own length, so sequences of different
 lengths decode together: new tokens of row b go to positions lengths[b], lengths[b] + 1, ... Entries at or past
@@ -30,6 +32,7 @@ class DSACache:
         index_dim: int,
         *,
         dtype: torch.dtype = torch.float32,
+        index_dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> None:
         self.capacity = capacity
@@ -38,7 +41,8 @@ class DSACache:
             torch.zeros(batch_size, capacity, latent_dim, dtype=dtype, device=device) for _ in range(n_layers)
         ]
         self.index_keys = [
-            torch.zeros(batch_size, capacity, index_dim, dtype=dtype, device=device) for _ in range(n_layers)
+            torch.zeros(batch_size, capacity, index_dim, dtype=index_dtype or dtype, device=device)
+            for _ in range(n_layers)
         ]
         self.lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
 

@@ -168,12 +168,13 @@ def index_scores(q: torch.Tensor, w: torch.Tensor, keys: torch.Tensor) -> torch.
     total = keys.shape[1]
     w = w.reshape(bsz, seqlen, 1, n_heads)
     tile = max(INDEX_TILE_MIN, INDEX_TILE_ELEMS // (seqlen * n_heads))
-    out = q.new_empty(bsz, seqlen, total)
+    out = w.new_empty(bsz, seqlen, total)
+    q = q.to(keys.dtype)  # bfloat16 keys (a cache option): the dot products in bfloat16, the sum in float32
     for b in range(bsz):
         q_b = q[b].reshape(seqlen * n_heads, head_dim)
         for t0 in range(0, total, tile):
             logits = _relu_linear(q_b, keys[b, t0 : t0 + tile]).view(seqlen, n_heads, -1)  # [S, H, tile]
-            out[b, :, t0 : t0 + tile] = torch.bmm(w[b], logits).view(seqlen, -1)
+            out[b, :, t0 : t0 + tile] = torch.bmm(w[b], logits.to(w.dtype)).view(seqlen, -1)
     return out
 
 

@@ -404,8 +404,13 @@ class DSATransformer(nn.Module):
         ids = {id(p) for p in self.indexer_parameters()}
         return [p for p in self.parameters() if id(p) not in ids]
 
-    def new_cache(self, batch_size: int, capacity: int | None = None) -> DSACache:
-        """An empty cache for `batch_size` sequences of up to `capacity` tokens (default: max_seq_len)."""
+    def new_cache(
+        self, batch_size: int, capacity: int | None = None, *, index_dtype: torch.dtype | None = None
+    ) -> DSACache:
+        """An empty cache for `batch_size` sequences of up to `capacity` tokens (default: max_seq_len).
+
+        `index_dtype=torch.bfloat16` stores the indexer keys (and scores the queries against them) in bfloat16:
+        the selection may differ from float32's only between tokens whose scores round together."""
         p = self.embed.weight
         return DSACache(
             self.cfg.n_layers,
@@ -414,6 +419,7 @@ class DSATransformer(nn.Module):
             self.cfg.latent_dim,
             self.cfg.index_head_dim,
             dtype=p.dtype,
+            index_dtype=index_dtype,
             device=p.device,
         )
 

@@ -195,3 +195,42 @@ def test_training_path_computes_the_same_logits_as_inference(make_model, tokens,
     model = make_model()
     toks = tokens(2, 33)
     assert (model.forward_train(toks, mode=mode).logits - model(toks, mode=mode)).abs().max() <= 1e-4
+
+
+@torch.no_grad()
+def test_bfloat16_indexer_keys_select_what_their_rounded_scores_rank_highest(make_model, tokens):
+    """A cache with bfloat16 indexer keys halves their bytes; the selection is then the exact top-k of the scores of
+    the rounded keys and queries (checked against the plain formula), and with k >= T sparse still equals dense."""
+    from model_backend.local.dsa import select_topk
+
+    model = make_model()  # k = 8 < T
+    cfg = model.cfg
+    toks = tokens(2, 30)
+    cache = model.new_cache(2, 31, index_dtype=torch.bfloat16)
+    assert cache.bytes_per_token()["index"] == cfg.n_layers * cfg.index_head_dim * 2
+    model(toks, cache, mode="sparse")
+    attn = model.layers[0].attn
+    keys = cache.index_keys[0][:, :30]
+    assert keys.dtype == torch.bfloat16
+    # the next token's indexer query, computed as the model does, scored plainly in float32 from the rounded values
+    picked = {}
+    original = attn._select
+
+    def spy(q_idx, w_idx, pos, step, layer):
+        idx, valid = original(q_idx, w_idx, pos, step, layer)
+        if layer == 0:
+            picked["q"], picked["w"], picked["idx"] = q_idx, w_idx, idx
+        return idx, valid
+
+    attn._select = spy
+    model(tokens(2, 1), cache, mode="sparse")
+    q = picked["q"].to(torch.bfloat16).float()  # [B, 1, H, D]
+    plain = torch.einsum("bshd,btd->bsht", q, torch.cat((keys, cache.index_keys[0][:, 30:31]), 1).float())
+    scores = (picked["w"].unsqueeze(-1) * plain.relu()).sum(2)  # [B, 1, T]
+    expect, _ = select_topk(scores, cfg.index_topk)
+    assert sorted(picked["idx"].flatten().tolist()) == sorted(expect.flatten().tolist())
+
+    wide = make_model(index_topk=64)
+    dense = decode_all(wide, toks, wide.new_cache(2, 30), "dense", prefill=20)
+    sparse = decode_all(wide, toks, wide.new_cache(2, 30, index_dtype=torch.bfloat16), "sparse", prefill=20)
+    assert (dense - sparse).abs().max() <= 1e-5
