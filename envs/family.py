@@ -136,6 +136,19 @@ class GoalBuilder:
         self.calls.append(call)
         return res.value
 
+    def calc(self, expression: str, thought: str) -> Any:
+        """Compute with the environment's calculator tool, as a step of the reference: the trajectory then shows
+        the agent writing the expression from values it has read and copying the result, never doing digits in
+        its head. Returns the result."""
+        return self.do("calculate", thought, expression=expression)["result"]
+
+    def add_up(self, values: Sequence[float], thought: str) -> Any:
+        """The sum of values read from results, through the calculator (one value is its own sum: no call). The
+        expression writes each value the way the results do (`money`), so every digit is a copy."""
+        if len(values) == 1:
+            return values[0]
+        return self.calc(" + ".join(money(v) for v in values), thought)
+
     def find_all(self, op: str, thought: str, **filters: Any) -> list[dict[str, Any]]:
         """Call a paginated search until the last page; returns every item (what an agent must also do)."""
         spec = self.w.ops[op]

@@ -5,8 +5,11 @@ and read-only distractor tools. Families use these for the plumbing and write on
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
+import operator
+import re
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -376,7 +379,70 @@ def distractor_tools(rng: random.Random, difficulty: int) -> list[ToolSpec]:
     return pool[: min(len(pool), max(0, difficulty - 2 + rng.randrange(2)))]
 
 
+# -- arithmetic ------------------------------------------------------------------------------------------------------
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+MAX_EXPRESSION = 2000
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # 1,234.5 -> 1234.5; the comma of round(x, 2) stays
+
+
+def evaluate_arithmetic(expression: str) -> int | float:
+    """The value of an expression of numbers, + - * /, unary minus, parentheses and round(x) / round(x, digits);
+    nothing else is accepted (no names, other calls or powers), so an expression can neither run code nor make a
+    huge number."""
+    if len(expression) > MAX_EXPRESSION:
+        raise ToolCallError(f"the expression is {len(expression)} characters; at most {MAX_EXPRESSION}")
+    try:
+        tree = ast.parse(_THOUSANDS.sub("", expression).strip(), mode="eval")
+    except SyntaxError:
+        raise ToolCallError(f"not an arithmetic expression: {expression!r}; write e.g. 120.5 + 99.25 * 2") from None
+
+    def value(node: ast.AST) -> int | float:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = value(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "round"
+                and 1 <= len(node.args) <= 2 and not node.keywords):
+            digits = value(node.args[1]) if len(node.args) == 2 else 0
+            if not isinstance(digits, int) or not 0 <= digits <= 10:
+                raise ToolCallError("round(x, digits) takes 0 to 10 digits")
+            rounded = round(value(node.args[0]), digits)
+            return int(rounded) if digits == 0 else rounded
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            left, right = value(node.left), value(node.right)
+            if isinstance(node.op, ast.Div) and right == 0:
+                raise ToolCallError("division by zero")
+            return _BINARY[type(node.op)](left, right)
+        raise ToolCallError(f"only numbers, + - * /, parentheses and round() are allowed, got {ast.unparse(node)!r}")
+
+    result = value(tree.body)
+    if not abs(result) <= 10**15:  # also nan and inf
+        raise ToolCallError("the result is too large (over 10^15)")
+    if isinstance(result, float):
+        result = round(result, 6)
+        if result.is_integer() and "." not in expression and "/" not in expression:
+            result = int(result)
+    return result
+
+
+def op_calculate(ctx: ToolContext, args: dict[str, Any]) -> Any:
+    return {"result": evaluate_arithmetic(str(args["expression"]))}
+
+
+def calculator_tool(rng: random.Random) -> ToolSpec:
+    """In every environment: sums and percentages are the agent's to compute, and a calculator is how an agent
+    (the small local model above all) gets them exactly right instead of doing digits in its head."""
+    return make_tool(
+        rng, impl="kit.calculate", names=("calculate", "calculator"),
+        descriptions=("Evaluate an arithmetic expression (numbers, + - * /, parentheses, round(x, digits)).",),
+        params=[P("expression", ("expression",), STR, doc="For example: 120.5 + 99.25")],
+    )
+
+
 OPS = {
+    "calculate": op_calculate,
     "get": op_get, "find": op_find, "update": op_update, "delete": op_delete,
     "search_docs": op_search_docs, "read_doc": op_read_doc, "file_info": op_file_info, "read_rows": op_read_rows,
     "today": op_today, "status": op_status, "noop_list": op_noop_list,
@@ -429,6 +495,7 @@ def make_world(
         ops = {**ops, **search_tools(rng)}
         corpus = handbook(rng)
         data["handbook"] = True
+    ops = {**ops, "calculate": calculator_tool(rng)}
     tools = list(ops.values()) + distractor_tools(rng, difficulty)
     rng.shuffle(tools)
     seen: set[str] = set()

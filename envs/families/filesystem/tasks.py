@@ -107,7 +107,7 @@ def clean_tmp(g: GoalBuilder) -> None:
 def log_volume(g: GoalBuilder) -> None:
     svc = pick(g.rng, g.w.data["services"])
     logs = _logs(g, svc, f"I list /var/log/{svc} and add up the .log sizes.")
-    total = sum(e["size"] for e in logs)
+    total = g.add_up([e["size"] for e in logs], "Adding up the .log sizes.")
     g.hide(total)
     g.say(f"How many bytes do the .log files directly in /var/log/{svc} take up altogether?")
     g.answer_number(total, f"The {svc} logs take {total} bytes.", f"Sum of sizes: {total}.", 0)

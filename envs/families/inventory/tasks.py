@@ -116,7 +116,7 @@ def shipped_value(g: GoalBuilder) -> None:
     customer = pick(g.rng, sorted(counts))
     items = g.find_all("list_orders", f"I list {customer}'s shipped orders and add their totals.",
                        customer=customer, status="shipped")
-    total = round(sum(it[f("total")] for it in items), 2)
+    total = g.add_up([it[f("total")] for it in items], "Adding up the order totals.")
     g.hide(total)
     g.say(f"What is the combined value of all shipped orders of {customer}?")
     g.answer_number(total, f"{customer}'s shipped orders total {money(total)}.", f"Sum of totals: {money(total)}.")
@@ -133,7 +133,11 @@ def reprice(g: GoalBuilder) -> None:
         raise GenerationError("ambiguous rounding (exactly half a cent)")
     new = (scaled + 50) // 100 / 100
     by = g.param("seasonal price adjustment", pct, f"{pct}%")
-    g.do("set_price", f"{money(hit[f('price')])} {'+' if up else '-'}{pct}% = {money(new)}.", id=sku, price=new)
+    factor = 100 + pct if up else 100 - pct
+    if g.calc(f"round({money(hit[f('price')])} * {factor} / 100, 2)",
+              f"Price {money(hit[f('price')])} {'plus' if up else 'minus'} {pct}%, rounded to cents.") != new:
+        raise GenerationError("float rounding differs from exact cents")
+    g.do("set_price", f"The new price is {money(new)}.", id=sku, price=new)
     g.expect(w.c("products"), sku, f("price"), new)
     g.hide(sku, hit[f("price")], new)
     g.say(f"{'Raise' if up else 'Cut'} the price of the {p[f('name')]} by {by} (round to cents).")

@@ -80,10 +80,10 @@ def _spending(g: GoalBuilder, rid: str) -> tuple[str, str]:
 def _sum_spent(g: GoalBuilder, rid: str, category: str, month: str, thought: str) -> float:
     f = g.w.f
     items = g.find_all("list_transactions", thought, account=rid, category=category, month=month)
-    total = round(-sum(t[f("amount")] for t in items), 2)
-    if total <= 0:
+    spent = [-t[f("amount")] for t in items]
+    if not spent or sum(spent) <= 0 or min(spent) <= 0:
         raise GenerationError("nothing spent")
-    return total
+    return round(g.add_up(spent, "Adding up the postings."), 2)
 
 
 def total_spent(g: GoalBuilder) -> None:
@@ -164,6 +164,8 @@ def top_up(g: GoalBuilder) -> None:
     need = round(goal - ht[f("balance")], 2)
     if need <= 0 or need > s[f("balance")]:
         raise GenerationError("top-up not affordable")
+    if g.calc(f"{money(goal)} - {money(ht[f('balance')])}", "The shortfall is the target minus the balance.") != need:
+        raise GenerationError("float rounding differs from exact cents")
     sid, hs = _find(g, owner, s[f("kind")], f"The shortfall is {money(need)}; now the source account.")
     g.do("transfer", f"Transferring the shortfall {money(need)} from {sid} to {tid}.", source=sid, target=tid,
          amount=need)
