@@ -90,3 +90,39 @@ def test_recipe_round_trips_and_rejects_unknown_fields():
     assert Recipe.from_dict(RECIPE.to_dict()) == RECIPE
     with pytest.raises(TrainError, match="unknown recipe fields"):
         Recipe.from_dict({**RECIPE.to_dict(), "learning_rate": 1})
+
+
+def test_context_tokens_carry_the_context_weight_and_the_system_block_none(trajectories, tokenizer):
+    """Generated tokens weigh 1; the instruction and tool results after the first user marker weigh
+    `context_weight`; the system prompt and tools block (the same in every trajectory of a family) weigh 0."""
+    import torch
+
+    from model_backend.local.train import collate, lm_loss
+
+    _, messages, tools = trajectories[0]
+    ids, target = encode_conversation(tokenizer, messages, tools, thinking=True)
+    user = ids.index(tokenizer.special_ids[cf.USER])
+    ex = Example("t", "f", 1, ids, target, user)
+    _, weight, real = collate([ex], tokenizer.eos_id, 0.25)
+    w = weight[0]
+    assert bool((w[: user + 1] == 0).all())
+    assert bool((w[torch.tensor(target)] == 1).all())
+    rest = [i for i in range(user + 1, len(ids)) if not target[i]]
+    assert rest and bool((w[rest] == 0.25).all())
+    _, plain, _ = collate([ex], tokenizer.eos_id, 0.0)
+    assert bool((plain[0] == torch.tensor(target, dtype=torch.float)).all())
+
+    # the weighted loss counts context tokens at their weight; the reported loss is the generated tokens' alone
+    from model_backend.local.model import DSAConfig, DSATransformer
+
+    model = DSATransformer(DSAConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2, inter_dim=64,
+                                     q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8,
+                                     v_head_dim=8, index_n_heads=2, index_head_dim=8, max_seq_len=4096)).eval()
+    ids_t = torch.tensor([ids])
+    h = model.norm(torch.randn(1, len(ids), 32))
+    weighted, generated = lm_loss(model, h, ids_t, weight)
+    only_generated, same = lm_loss(model, h, ids_t, plain)
+    assert torch.allclose(generated, same) and torch.allclose(only_generated, same)
+    assert not torch.allclose(weighted, generated)
+    with pytest.raises(TrainError, match="context_weight"):
+        Recipe(context_weight=1.0)
