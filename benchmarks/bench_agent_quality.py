@@ -38,8 +38,10 @@ from model_backend.local.train import (
     AGENT_SETTINGS,
     agent_factory,
     encode_records,
+    greedy_predictor,
     shipped_backend,
     topk_recall,
+    turn_exact_match,
 )
 
 EVAL_SEED = 7_770_001
@@ -167,7 +169,9 @@ async def main() -> dict[str, Any]:
     sparse_same = summarize([r for r in records if r.task_id in ids])  # the gap compares the same tasks
 
     backend = shipped_backend(args.checkpoint)
-    recall = topk_recall(backend.transformer, encode_records(backend.tokenizer, tasks[: 10 if args.quick else 100]))
+    references = encode_records(backend.tokenizer, tasks[: 10 if args.quick else 100])
+    recall = topk_recall(backend.transformer, references)
+    exact = turn_exact_match(greedy_predictor(backend.transformer), references)
     await backend.aclose()
 
     d12 = {1, 2} & set(diffs)
@@ -177,6 +181,7 @@ async def main() -> dict[str, Any]:
         "pass1_dense_all": round(dense.pass1, 4) if dense else None,
         "sparse_dense_gap_points": round(100 * (dense.pass1 - sparse_same.pass1), 2) if dense else None,
         "topk_recall": round(recall, 4),
+        "turn_exact": round(exact, 4),
         "train_minutes": manifest.get("training", {}).get("train_minutes"),
         "by_difficulty": {d: round(g.pass1, 4) for d, g in sparse.by_difficulty.items()},
         "by_family": {f: round(g.pass1, 4) for f, g in sparse.by_family.items()},
@@ -196,6 +201,7 @@ async def main() -> dict[str, Any]:
     console.print(table(sparse, dense, f"held-out pass@1, seed {args.seed}, {len(tasks)} tasks"))
     console.print(
         f"top-k recall of the dense attention mass (k = {figures['index_topk']}): {recall:.4f}; "
+        f"reference turns reproduced exactly (teacher-forced, sparse): {exact:.1%}; "
         f"sparse - dense gap: {figures['sparse_dense_gap_points']} points; "
         f"training took {figures['train_minutes']} min"
     )

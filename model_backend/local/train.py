@@ -760,6 +760,43 @@ def topk_recall(model: DSATransformer, examples: Sequence[Example], *, min_conte
     return total / count if count else 1.0
 
 
+def generated_turns(target: Sequence[bool]) -> list[tuple[int, int]]:
+    """[start, end) of each run of generated tokens (one assistant turn each)."""
+    turns: list[tuple[int, int]] = []
+    start = None
+    for i, t in enumerate([*target, False]):
+        if t and start is None:
+            start = i
+        elif not t and start is not None:
+            turns.append((start, i))
+            start = None
+    return turns
+
+
+def turn_exact_match(predict: Callable[[list[int]], list[int]], examples: Sequence[Example]) -> float:
+    """Share of the generated turns of reference trajectories that greedy decoding reproduces token for token when
+    it is given the reference conversation up to that turn (teacher forcing). `predict(ids)` returns the argmax
+    next token at every position. Finer-grained than pass@1: a task needs every one of its turns right, so this
+    figure moves first when the model improves, and its misses show which token went wrong."""
+    right = total = 0
+    for e in examples:
+        pred = predict(e.ids)
+        for start, end in generated_turns(e.target):
+            total += 1
+            right += all(pred[i - 1] == e.ids[i] for i in range(start, end))
+    return right / total if total else float("nan")
+
+
+def greedy_predictor(model: DSATransformer, mode: str = "sparse") -> Callable[[list[int]], list[int]]:
+    """`predict` for `turn_exact_match`: one forward pass of the model in `mode`, argmax at every position."""
+
+    @torch.no_grad()
+    def predict(ids: list[int]) -> list[int]:
+        return model(torch.tensor([ids]), mode=mode)[0].argmax(-1).tolist()  # type: ignore[no-any-return]
+
+    return predict
+
+
 def encode_records(tokenizer: ChatTokenizer, records: Sequence[Any], *, thinking: bool = True) -> list[Example]:
     """Held-out tasks' reference trajectories, encoded the way training encodes them (for `topk_recall`)."""
     from envs.trajectories import render

@@ -126,3 +126,22 @@ def test_context_tokens_carry_the_context_weight_and_the_system_block_none(traje
     assert not torch.allclose(weighted, generated)
     with pytest.raises(TrainError, match="context_weight"):
         Recipe(context_weight=1.0)
+
+
+def test_turn_exact_match_counts_turns_reproduced_token_for_token():
+    from model_backend.local.train import generated_turns, turn_exact_match
+
+    ids = [5, 6, 7, 8, 9, 10, 11, 12]
+    target = [False, False, True, True, False, True, True, True]
+    assert generated_turns(target) == [(2, 4), (5, 8)]
+    ex = Example("t", "f", 1, ids, target)
+    perfect = lambda seq: seq[1:] + [0]  # noqa: E731  (predicts every next token)
+    assert turn_exact_match(perfect, [ex]) == 1.0
+
+    def one_miss(seq):
+        out = perfect(seq)
+        out[5] = 99  # position 5 predicts token 6, inside the second turn
+        return out
+
+    assert turn_exact_match(one_miss, [ex]) == 0.5
+    assert turn_exact_match(lambda seq: [0] * len(seq), [ex, ex]) == 0.0
