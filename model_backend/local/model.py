@@ -45,6 +45,13 @@ ATTN_GROUP = 16  # queries whose selected latents are gathered together (~5 MiB 
 ATTN_MODES: tuple[str, ...] = get_args(AttnMode)
 
 
+def field_check(cls: Any, data: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(unknown keys of `data`, the dataclass's field names), both sorted: what a `from_dict` needs to refuse a
+    stored config or recipe written by another version with a message that names the fields."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    return sorted(set(data) - known), sorted(known)
+
+
 @dataclass(frozen=True)
 class DSAConfig:
     """Shape of the model. Every field is part of a checkpoint's identity."""
@@ -91,10 +98,9 @@ class DSAConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DSAConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown, known = field_check(cls, data)
         if unknown:
-            raise ValueError(f"unknown DSAConfig fields {unknown}; known fields are {sorted(known)}")
+            raise ValueError(f"unknown DSAConfig fields {unknown}; known fields are {known}")
         return cls(**data)
 
     @property

@@ -46,7 +46,7 @@ from envs.eval import DEFAULT_SYSTEM_PROMPT
 from . import chat_format as cf
 from .backend import save_local_checkpoint
 from .dsa import indexer_kl_loss, select_topk
-from .model import DSAConfig, DSATransformer
+from .model import DSAConfig, DSATransformer, field_check
 from .tokenizer import ChatTokenizer, train_tokenizer
 
 STATE_FILE = "train_state.pt"
@@ -140,10 +140,9 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown, known = field_check(cls, data)
         if unknown:
-            raise TrainError(f"unknown recipe fields {unknown}; known: {sorted(known)}")
+            raise TrainError(f"unknown recipe fields {unknown}; known: {known}")
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**data)
 
