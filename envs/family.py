@@ -14,7 +14,6 @@ composed reference from scratch.
 from __future__ import annotations
 
 import json
-
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field

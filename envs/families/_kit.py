@@ -9,8 +9,8 @@ import ast
 import csv
 import io
 import operator
-import re
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any

@@ -7,6 +7,9 @@ Per layer and per token the cache stores
     rank tokens, DeepSeek keeps them in FP8, and at long context reading them is most of a sparse step's
     attention work, so half the bytes is most of a 2x on the indexer.
 
+Per token (not per layer), for a model with a copy head (`copy_head.py`), it also stores the token id and the copy
+head's pointer key (copy_dim numbers).
+
 Each of the `batch_size` rows holds an independent sequence with its own length, so sequences of different
 lengths decode together: new tokens of row b go to positions lengths[b], lengths[b] + 1, ... Entries at or past
 a row's length are stale and are never read unmasked (attention masks every key past the query's position).
@@ -33,6 +36,7 @@ class DSACache:
         *,
         dtype: torch.dtype = torch.float32,
         index_dtype: torch.dtype | None = None,
+        copy_dim: int = 0,
         device: torch.device | str | None = None,
     ) -> None:
         self.capacity = capacity
@@ -45,6 +49,8 @@ class DSACache:
             for _ in range(n_layers)
         ]
         self.lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.tokens = torch.zeros(batch_size, capacity, dtype=torch.long, device=device)
+        self.copy_keys = torch.zeros(batch_size, capacity, copy_dim, dtype=dtype, device=device)
 
     @property
     def batch_size(self) -> int:
@@ -54,7 +60,10 @@ class DSACache:
         """Bytes one token of one sequence occupies, over all layers: {'latent', 'index', 'total'}."""
         latent = sum(t.shape[-1] * t.element_size() for t in self.latent)
         index = sum(t.shape[-1] * t.element_size() for t in self.index_keys)
-        return {"latent": latent, "index": index, "total": latent + index}
+        copy = self.copy_keys.shape[-1] * self.copy_keys.element_size()
+        if copy:
+            copy += self.tokens.element_size()
+        return {"latent": latent, "index": index, "copy": copy, "total": latent + index + copy}
 
     def reset(self, rows: torch.Tensor | list[int] | None = None) -> None:
         """Forget the sequences in `rows` (all rows when None) so the rows can take new sequences."""
@@ -105,6 +114,23 @@ class DSACache:
         where = (rows.unsqueeze(1).expand_as(positions), positions)
         self.latent[layer].index_put_(where, latent.to(self.latent[layer].dtype))
         self.index_keys[layer].index_put_(where, index_keys.to(self.index_keys[layer].dtype))
+
+    def write_tokens(
+        self, rows: torch.Tensor, positions: torch.Tensor, tokens: torch.Tensor, copy_keys: torch.Tensor | None
+    ) -> None:
+        """Store new tokens' ids [B, S] and, with a copy head, their pointer keys [B, S, copy_dim]."""
+        where = (rows.unsqueeze(1).expand_as(positions), positions)
+        self.tokens.index_put_(where, tokens)
+        if copy_keys is not None:
+            self.copy_keys.index_put_(where, copy_keys.to(self.copy_keys.dtype))
+
+    def read_tokens(self, rows: torch.Tensor, upto: int) -> torch.Tensor:
+        """Token ids of positions [0, upto) of the given rows: [B, upto]."""
+        return self._rows_upto(self.tokens, rows, upto)
+
+    def read_copy_keys(self, rows: torch.Tensor, upto: int) -> torch.Tensor:
+        """Copy-head pointer keys of positions [0, upto): [B, upto, copy_dim]."""
+        return self._rows_upto(self.copy_keys, rows, upto)
 
     def _rows_upto(self, table: torch.Tensor, rows: torch.Tensor, upto: int) -> torch.Tensor:
         first = int(rows[0])

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cache import DSACache
+from .copy_head import CopyHead, token_context
 from .dsa import LightningIndexer, index_scores, indexer_kl_loss, mask_future_, select_topk
 from .errors import CacheCapacityError
 from .rope import apply_rope, rope_tables
@@ -80,6 +81,9 @@ class DSAConfig:
     norm_eps: float = 1e-6
     tie_embeddings: bool = True
     init_std: float = 0.02
+    copy_dim: int = 0
+    """Query/key width of the copy head (a pointer over the context mixed into the output, see copy_head.py);
+    0: no copy head, the output is plain logits."""
 
     def __post_init__(self) -> None:
         if self.qk_rope_head_dim % 2:
@@ -92,6 +96,8 @@ class DSAConfig:
             raise ValueError("index_hadamard needs a power-of-two index_head_dim")
         if self.index_topk < 1:
             raise ValueError(f"index_topk must be >= 1, got {self.index_topk}")
+        if self.copy_dim < 0:
+            raise ValueError(f"copy_dim must be >= 0 (0: no copy head), got {self.copy_dim}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -365,7 +371,7 @@ class Block(nn.Module):
 
 
 class TrainOutput(NamedTuple):
-    logits: torch.Tensor  # [B, S, vocab]
+    logits: torch.Tensor  # [B, S, vocab]; log-probabilities with a copy head
     indexer_loss: torch.Tensor  # scalar: sum over layers of the mean per-token KL (0 in dense mode)
 
 
@@ -381,6 +387,7 @@ class DSATransformer(nn.Module):
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.head = None if cfg.tie_embeddings else nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.copy = CopyHead(cfg.dim, cfg.copy_dim) if cfg.copy_dim else None
         cos, sin = rope_tables(cfg.qk_rope_head_dim, cfg.max_seq_len, cfg.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -401,6 +408,8 @@ class DSATransformer(nn.Module):
                 residual = name.endswith(("wo.weight", "w2.weight"))
                 scale = 1 / math.sqrt(2 * self.cfg.n_layers) if residual else 1.0
                 nn.init.normal_(p, 0.0, std * scale, generator=generator)
+        if self.copy is not None:
+            self.copy.reset_control()
 
     def indexer_parameters(self) -> list[nn.Parameter]:
         return [p for block in self.blocks for p in block.attn.indexer.parameters()]
@@ -426,12 +435,36 @@ class DSATransformer(nn.Module):
             self.cfg.index_head_dim,
             dtype=p.dtype,
             index_dtype=index_dtype,
+            copy_dim=self.cfg.copy_dim,
             device=p.device,
         )
 
-    def _logits(self, h: torch.Tensor) -> torch.Tensor:
-        h = self.norm(h)
+    def vocab_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Normalised hidden states [..., dim] -> vocabulary logits [..., vocab] (before any copy head)."""
         return F.linear(h, self.embed.weight) if self.head is None else self.head(h)
+
+    def _outputs_from_cache(
+        self, h: torch.Tensor, cache: DSACache, rows: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """Normalised hidden states h [B, S, dim] of queries at `positions` [B, S] -> [B, S, vocab]: logits, or
+        with a copy head the mixed log-probabilities over the row's cached tokens (queries in blocks: [B, S, T]
+        pointer scores and [B, S, vocab] outputs stay small)."""
+        logits = self.vocab_logits(h)
+        if self.copy is None:
+            return logits
+        upto = int(positions.max()) + 1
+        ids = cache.read_tokens(rows, upto)
+        context = token_context(ids)  # [B, T, 3]
+        keys = cache.read_copy_keys(rows, upto)
+        key_pos = torch.arange(upto, device=h.device)
+        out = []
+        for blk in _blocks(h.shape[1], self.prefill_block):
+            pos = positions[:, blk]
+            q_tokens = context.gather(1, pos.unsqueeze(-1).expand(-1, -1, 3))[..., :2]  # [B, Sb, 2]
+            visible = key_pos.view(1, 1, -1) <= pos.unsqueeze(-1)
+            attn, gate = self.copy.pointer(h[:, blk], q_tokens, keys, context[..., 1:], visible)
+            out.append(self.copy.vocab_log_probs(logits[:, blk], attn, gate, ids))
+        return torch.cat(out, dim=1)
 
     def forward(
         self,
@@ -480,10 +513,14 @@ class DSATransformer(nn.Module):
         h = self.embed(tokens)  # [B, S, dim]
         for i, block in enumerate(self.blocks):
             h = block(h, step, i)
+        h = self.norm(h)
+        cache.write_tokens(rows, positions, tokens, None if self.copy is None else self.copy.keys(h))
         cache.advance(rows, n_new)
         if last_only:
-            h = h[torch.arange(bsz), (n_new - 1).clamp_min(0)]  # [B, dim]
-        return self._logits(h)
+            last = (n_new - 1).clamp_min(0).unsqueeze(1)  # [B, 1]
+            h = h.gather(1, last.unsqueeze(-1).expand(-1, -1, h.shape[-1]))
+            return self._outputs_from_cache(h, cache, rows, positions.gather(1, last))[:, 0]  # [B, vocab]
+        return self._outputs_from_cache(h, cache, rows, positions)
 
     def forward_train(
         self, tokens: torch.Tensor, *, mode: AttnMode = "sparse", token_weight: torch.Tensor | None = None
@@ -513,4 +550,11 @@ class DSATransformer(nn.Module):
             h = h + attn_out
             h = h + block.ffn(block.ffn_norm(h))
             loss = loss + layer_loss
-        return TrainOutput(self._logits(h), loss)
+        h = self.norm(h)
+        logits = self.vocab_logits(h)
+        if self.copy is not None:
+            context = token_context(tokens)
+            visible = torch.ones(seqlen, seqlen, dtype=torch.bool, device=h.device).tril().expand(h.shape[0], -1, -1)
+            attn, gate = self.copy.pointer(h, context[..., :2], self.copy.keys(h), context[..., 1:], visible)
+            logits = self.copy.vocab_log_probs(logits, attn, gate, tokens)
+        return TrainOutput(logits, loss)

@@ -45,6 +45,7 @@ from envs.eval import DEFAULT_SYSTEM_PROMPT
 
 from . import chat_format as cf
 from .backend import save_local_checkpoint
+from .copy_head import copy_label_log_probs
 from .dsa import indexer_kl_loss, select_topk
 from .model import DSAConfig, DSATransformer, field_check
 from .tokenizer import ChatTokenizer, train_tokenizer
@@ -91,6 +92,8 @@ class Recipe:
     index_n_heads: int = 4
     index_head_dim: int = 32
     index_topk: int = 128
+    copy_dim: int = 32
+    """Width of the copy head's pointer queries and keys (copy_head.py); 0: no copy head."""
     # optimisation
     batch_tokens: int = 6144
     """Padded tokens per step (batch rows x longest row of the batch)."""
@@ -125,7 +128,7 @@ class Recipe:
             n_heads=self.n_heads, q_lora_rank=self.q_lora_rank, kv_lora_rank=self.kv_lora_rank,
             qk_nope_head_dim=self.qk_nope_head_dim, qk_rope_head_dim=self.qk_rope_head_dim,
             v_head_dim=self.v_head_dim, index_n_heads=self.index_n_heads, index_head_dim=self.index_head_dim,
-            index_topk=self.index_topk, max_seq_len=8192,
+            index_topk=self.index_topk, copy_dim=self.copy_dim, max_seq_len=8192,
         )  # fmt: skip
 
     def stage_steps(self) -> list[tuple[str, int]]:
@@ -403,13 +406,17 @@ def lm_loss(
     model: DSATransformer, h: torch.Tensor, ids: torch.Tensor, weight: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(weighted mean next-token cross-entropy, plain mean over the generated tokens alone); logits only where a
-    token carries weight. `weight` [B, S] is a float weight per token or a boolean target mask."""
+    token carries weight. `weight` [B, S] is a float weight per token or a boolean target mask. With a copy head
+    the probability is the mixture's (`copy_head.py`), computed for the label alone."""
     w = weight[:, 1:].float()  # position t predicts token t + 1
     pred = w > 0
     hs = h[:, :-1][pred]  # [N, dim]
     labels = ids[:, 1:][pred]
-    logits = F.linear(hs, model.embed.weight) if model.head is None else model.head(hs)
-    ce = F.cross_entropy(logits.float(), labels, reduction="none")
+    logits = model.vocab_logits(hs)
+    if model.copy is None:
+        ce = F.cross_entropy(logits.float(), labels, reduction="none")
+    else:
+        ce = -copy_label_log_probs(model.copy, h, ids, pred, logits)
     wk = w[pred]
     generated = wk == 1.0
     target_mean = ce.detach()[generated].mean() if bool(generated.any()) else ce.new_zeros(())
