@@ -70,9 +70,12 @@ def overlap_with_training(tasks: list[TaskRecord], manifest: dict[str, Any]) -> 
 
 
 async def run_eval(
-    checkpoint: Path, tasks: list[TaskRecord], mode: str, concurrency: int, label: str, threads: int
-) -> tuple[EvalSummary, list[AttemptRecord]]:
-    backend = shipped_backend(checkpoint, mode=mode, max_batch=concurrency, threads=threads)
+    checkpoint: Path, tasks: list[TaskRecord], mode: str, concurrency: int, label: str, threads: int,
+    constrain: bool = True,
+) -> tuple[EvalSummary, list[AttemptRecord]]:  # fmt: skip
+    backend = shipped_backend(
+        checkpoint, mode=mode, max_batch=concurrency, threads=threads, constrain_tool_calls=constrain
+    )
     tty = sys.stderr.isatty()
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                   TimeElapsedColumn(), console=Console(stderr=True)) as bar:  # fmt: skip
@@ -138,6 +141,8 @@ async def main() -> dict[str, Any]:
     ap.add_argument("--difficulties", default=None, help="e.g. 1,2,3 (default 1,2,3; --quick 1,2)")
     ap.add_argument("--dense-per-family", type=int, default=None,
                     help="tasks per family also run with dense attention (default: all of them)")
+    ap.add_argument("--unconstrained-per-family", type=int, default=None,
+                    help="tasks per family also run without constrained tool names (default: 10, --quick 1)")
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
@@ -167,6 +172,15 @@ async def main() -> dict[str, Any]:
     )  # fmt: skip
     ids = {t.task.task_id for t in dense_tasks}
     sparse_same = summarize([r for r in records if r.task_id in ids])  # the gap compares the same tasks
+    n_free = (1 if args.quick else 10) if args.unconstrained_per_family is None else args.unconstrained_per_family
+    free_tasks = [t for i, t in enumerate(tasks) if i // len({x.task.family for x in tasks}) < n_free]
+    free = (
+        (await run_eval(args.checkpoint, free_tasks, "sparse", args.concurrency, "unconstrained", args.threads,
+                        constrain=False))[0]
+        if free_tasks else None
+    )  # fmt: skip
+    free_ids = {t.task.task_id for t in free_tasks}
+    constrained_same = summarize([r for r in records if r.task_id in free_ids])
 
     backend = shipped_backend(args.checkpoint)
     references = encode_records(backend.tokenizer, tasks[: 10 if args.quick else 100])
@@ -180,6 +194,9 @@ async def main() -> dict[str, Any]:
         "pass1_all": round(sparse.pass1, 4),
         "pass1_dense_all": round(dense.pass1, 4) if dense else None,
         "sparse_dense_gap_points": round(100 * (dense.pass1 - sparse_same.pass1), 2) if dense else None,
+        "pass1_unconstrained": round(free.pass1, 4) if free else None,
+        "pass1_constrained_same_tasks": round(constrained_same.pass1, 4) if free else None,
+        "unconstrained_tasks": len(free_tasks),
         "topk_recall": round(recall, 4),
         "turn_exact": round(exact, 4),
         "train_minutes": manifest.get("training", {}).get("train_minutes"),
@@ -203,6 +220,8 @@ async def main() -> dict[str, Any]:
         f"top-k recall of the dense attention mass (k = {figures['index_topk']}): {recall:.4f}; "
         f"reference turns reproduced exactly (teacher-forced, sparse): {exact:.1%}; "
         f"sparse - dense gap: {figures['sparse_dense_gap_points']} points; "
+        f"without constrained tool names: {figures['pass1_unconstrained']} vs {figures['pass1_constrained_same_tasks']}"
+        f" on the same {len(free_tasks)} tasks; "
         f"training took {figures['train_minutes']} min"
     )
     if args.write_manifest:

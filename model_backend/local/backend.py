@@ -26,6 +26,7 @@ from agentkit.messages import ToolMessage, UserMessage
 
 from . import chat_format as cf
 from .checkpoint import load_checkpoint, save_checkpoint
+from .constrain import ToolCallGrammar
 from .errors import CheckpointError
 from .generate import GenerationEngine, SamplingParams
 from .model import DSAConfig, DSATransformer
@@ -87,7 +88,8 @@ class LocalDSABackend:
     `extra={"attention": "dense"}`. Sampling defaults apply when a request leaves them unset: greedy unless
     `temperature` > 0; `seed` makes sampling reproducible (also per request via `extra={"seed": n}`).
     `thinking` is the default when a request leaves `thinking` unset. Up to `max_batch` requests decode together;
-    `threads` is the model worker's intra-op thread count (see GenerationEngine).
+    `threads` is the model worker's intra-op thread count (see GenerationEngine). With `constrain_tool_calls`
+    (default) a tool call can only name an offered tool and one of its declared parameters (constrain.py).
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class LocalDSABackend:
         seed: int | None = None,
         thinking: bool = False,
         threads: int = 1,
+        constrain_tool_calls: bool = True,
         transformer: DSATransformer | None = None,
         tokenizer: ChatTokenizer | None = None,
     ) -> None:
@@ -125,6 +128,7 @@ class LocalDSABackend:
         self.top_p = top_p
         self.seed = seed
         self.thinking = thinking
+        self.grammar = ToolCallGrammar(tokenizer) if constrain_tool_calls else None
         stop = [
             tokenizer.eos_id,
             tokenizer.bos_id,
@@ -187,6 +191,7 @@ class LocalDSABackend:
 
     def sampling(self, request: ChatRequest) -> SamplingParams:
         extra: dict[str, Any] = request.extra or {}
+        tools = request.tools if request.tool_choice != "none" else []
         try:
             return SamplingParams(
                 max_new_tokens=request.max_tokens or self.max_tokens,
@@ -194,6 +199,7 @@ class LocalDSABackend:
                 top_p=self.top_p if request.top_p is None else float(request.top_p),
                 seed=extra.get("seed", self.seed),
                 mode=extra.get("attention"),
+                constraint=self.grammar.for_tools(tools) if self.grammar is not None else None,
             )
         except (ValueError, TypeError) as exc:
             raise BadRequestError(str(exc), status=400, provider="local") from None

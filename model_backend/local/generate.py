@@ -20,6 +20,7 @@ import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -45,6 +46,9 @@ class SamplingParams:
     seed: int | None = None
     mode: str | None = None
     stop_ids: frozenset[int] = frozenset()
+    constraint: Any = None
+    """Per-request state with `allowed() -> list[int] | None` and `advance(token)` (e.g. constrain.ToolCallConstraint):
+    when `allowed()` lists ids, the next token is chosen among them only."""
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -325,7 +329,17 @@ class GenerationEngine:
         logits = logits[:, : self.vocab_size]
         greedy = logits.argmax(dim=-1).tolist()
         for i, seq in enumerate(group):
-            token = greedy[i] if seq.generator is None else _sample(logits[i], seq.params, seq.generator)
+            constraint = seq.params.constraint
+            allowed = None if constraint is None else constraint.allowed()
+            if allowed:
+                row = torch.full_like(logits[i], float("-inf"))
+                index = torch.tensor(allowed)
+                row[index] = logits[i, index]
+                token = int(row.argmax()) if seq.generator is None else _sample(row, seq.params, seq.generator)
+            else:
+                token = greedy[i] if seq.generator is None else _sample(logits[i], seq.params, seq.generator)
+            if constraint is not None:
+                constraint.advance(token)
             seq.n_out += 1
             seq.stream.completion_tokens = seq.n_out
             if token in self.stop_ids or token in seq.params.stop_ids:

@@ -1,0 +1,104 @@
+"""Constrained tool-call names: whatever the model prefers, an invoke names an offered tool and a parameter names
+one the tool declares; the engine picks only allowed tokens; nothing is constrained where nothing is offered."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from model_backend.local.constrain import NAME_PREFIX, ToolCallGrammar
+from model_backend.local.generate import GenerationEngine, SamplingParams
+from model_backend.local.model import DSATransformer
+from model_backend.local.tokenizer import ChatTokenizer
+
+
+def fn(name: str, *params: str) -> dict[str, object]:
+    props = {p: {"type": "string"} for p in params}
+    return {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": props}}}
+
+
+# names that share long prefixes, so a wrong early token would be easy to take
+TOOLS = [fn("list_accounts", "owner"), fn("list_account_owners", "account_id", "active"), fn("find", "query")]
+
+
+def spell(constraint, grammar: ToolCallGrammar, opener: int, rng: random.Random) -> bytes:
+    """Feed `opener`, then random allowed tokens until the constraint lets go; the bytes written after it."""
+    constraint.advance(opener)
+    written = b""
+    for _ in range(200):
+        allowed = constraint.allowed()
+        if allowed is None:
+            return written
+        token = rng.choice(allowed)
+        written += grammar.token_bytes[token]
+        constraint.advance(token)
+    raise AssertionError(f"the name never completed: {written!r}")
+
+
+def name_of(written: bytes) -> str:
+    assert written.startswith(NAME_PREFIX)
+    return written[len(NAME_PREFIX) :].split(b'"')[0].decode()
+
+
+def test_random_choices_among_allowed_tokens_always_spell_an_offered_name(tokenizer: ChatTokenizer):
+    grammar = ToolCallGrammar(tokenizer)
+    rng = random.Random(0)
+    tools_seen, params_seen = set(), set()
+    for _ in range(60):
+        constraint = grammar.for_tools(TOOLS)
+        assert constraint is not None
+        tool = name_of(spell(constraint, grammar, grammar.invoke_id, rng))
+        assert tool in {"list_accounts", "list_account_owners", "find"}
+        param = name_of(spell(constraint, grammar, grammar.param_id, rng))
+        declared = {"list_accounts": {"owner"}, "list_account_owners": {"account_id", "active"}, "find": {"query"}}
+        assert param in declared[tool], (tool, param)
+        tools_seen.add(tool)
+        params_seen.add(param)
+        assert constraint.allowed() is None  # free again after the name: values are the model's own
+    assert len(tools_seen) == 3 and len(params_seen) == 4  # every name is reachable, prefixes of others included
+
+
+def test_nothing_is_constrained_without_tools_or_declared_parameters(tokenizer: ChatTokenizer):
+    grammar = ToolCallGrammar(tokenizer)
+    assert grammar.for_tools([]) is None
+    constraint = grammar.for_tools([fn("ping")])
+    assert constraint is not None and constraint.allowed() is None
+    constraint.advance(grammar.param_id)  # a parameter of a tool that declares none
+    assert constraint.allowed() is None
+
+
+class OnlyThese:
+    """A constraint that allows a fixed set of tokens at every step, and records what it was told."""
+
+    def __init__(self, allowed: list[int]) -> None:
+        self.ids, self.seen = allowed, []
+
+    def allowed(self) -> list[int]:
+        return self.ids
+
+    def advance(self, token: int) -> None:
+        self.seen.append(token)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.5])
+async def test_the_engine_chooses_only_allowed_tokens(temperature: float):
+    torch.manual_seed(3)
+    model = DSATransformer(tiny_config(512, index_topk=8)).eval()
+    engine = GenerationEngine(model, max_batch=2, context_len=128)
+    try:
+        only = OnlyThese([5, 9, 400])
+        prompt = [7, 8, 9, 10]
+        tokens, _ = await engine.generate(
+            prompt, SamplingParams(max_new_tokens=8, temperature=temperature, seed=1, constraint=only)
+        )
+        assert set(tokens) <= {5, 9, 400} and only.seen == tokens
+        if temperature == 0.0:  # greedy: the best of the allowed tokens under the model
+            with torch.inference_mode():
+                logits = model(torch.tensor([prompt]), mode="sparse")[0, -1]
+            assert tokens[0] == max(only.ids, key=lambda t: float(logits[t]))
+            assert int(logits.argmax()) not in only.ids  # the constraint changed the choice
+    finally:
+        engine.close()
