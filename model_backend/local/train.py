@@ -104,8 +104,8 @@ class Recipe:
     conversation (a result echoes the arguments of its call), so they teach the copying the agent needs with
     several times more examples per step. 0: generated tokens only."""
     dense_steps: int = 4000
-    indexer_steps: int = 150
-    sparse_steps: int = 100
+    indexer_steps: int = 100
+    sparse_steps: int = 60
     lr: float = 3e-3
     indexer_lr: float = 1e-3
     sparse_lr: float = 3e-4
