@@ -200,6 +200,7 @@ async def main() -> dict[str, Any]:
         "topk_recall": round(recall, 4),
         "turn_exact": round(exact, 4),
         "train_minutes": manifest.get("training", {}).get("train_minutes"),
+        "recipe_minutes_at_median": manifest.get("training", {}).get("recipe_minutes_at_median"),
         "by_difficulty": {d: round(g.pass1, 4) for d, g in sparse.by_difficulty.items()},
         "by_family": {f: round(g.pass1, 4) for f, g in sparse.by_family.items()},
         "dense_by_difficulty": {d: round(g.pass1, 4) for d, g in dense.by_difficulty.items()} if dense else None,

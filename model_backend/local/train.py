@@ -29,6 +29,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -578,6 +579,8 @@ class Trainer:
         state, opt_state = self._load_state(model)
         if state.step:
             self.log(f"resuming at step {state.step}/{recipe.total_steps} ({state.elapsed / 60:.1f} min trained)")
+            # steps logged after the last save were lost with the process and are trained again: drop them
+            (self.dir / LOG_FILE).write_text("".join(json.dumps(e) + "\n" for e in state.history))
         batches = make_batches(examples, recipe.batch_tokens)
         schedule = batch_schedule(len(batches), recipe.seed)
         for _ in range(state.step):  # the batches already consumed
@@ -680,6 +683,7 @@ def write_manifest(
         "training": {
             "steps": state.step, "step_minutes": round(state.elapsed / 60, 2), "data_minutes": round(data_minutes, 2),
             "train_minutes": round(state.elapsed / 60 + data_minutes, 2), "torch_threads": torch.get_num_threads(),
+            **recipe_cost(recipe, state.history, data_minutes),
             "final_losses": {s: _last(state.history, s) for s in STAGES},
         },
         "agent": AGENT_SETTINGS,
@@ -687,6 +691,24 @@ def write_manifest(
     }  # fmt: skip
     path.write_text(json.dumps(manifest, indent=1) + "\n")
     return path
+
+
+def recipe_cost(recipe: Recipe, history: Sequence[dict[str, Any]], data_minutes: float) -> dict[str, Any]:
+    """What the recipe costs on this machine, robust to whatever else ran beside it: the median seconds per step of
+    each stage (from the run's own step times) times the stage's steps, plus the data time.
+
+    Why beside `train_minutes`: that one is the run's wall time, and it counts every slowdown the machine had (other
+    jobs, a resumed run's earlier code). Medians ignore transient spikes but not a slow recipe: most steps of a stage
+    would have to be disturbed to move them."""
+    times: dict[str, list[float]] = {}
+    prev = 0.0
+    for entry in history:
+        times.setdefault(entry["stage"], []).append(60 * (entry["minutes"] - prev))
+        prev = entry["minutes"]
+    median = {stage: statistics.median(t) for stage, t in times.items()}
+    minutes = data_minutes + sum(n * median.get(stage, 0.0) for stage, n in recipe.stage_steps()) / 60
+    return {"median_step_seconds": {k: round(v, 3) for k, v in median.items()},
+            "recipe_minutes_at_median": round(minutes, 2)}  # fmt: skip
 
 
 def _last(history: Sequence[dict[str, Any]], stage: str) -> dict[str, float | None] | None:

@@ -54,6 +54,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_run: Path, tmp_path: P
     # stop mid-stage (step 3 of the dense stage), then at the first sparse step: optimiser moments must survive
     assert train(TINY, tmp_path, stop_after=3) is None
     assert (tmp_path / STATE_FILE).exists() and not (tmp_path / "checkpoint").exists()
+    with (tmp_path / "train_log.jsonl").open("a") as f:  # a step logged by a process killed before its next save
+        f.write(json.dumps({"step": 4, "stage": "dense", "lm": 9.9, "minutes": 0.0}) + "\n")
     assert train(TINY, tmp_path, stop_after=9) is None
     ckpt = train(TINY, tmp_path)
     assert ckpt is not None
@@ -64,6 +66,10 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_run: Path, tmp_path: P
         assert torch.equal(resumed[name], tensor), name
     log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == list(range(1, TINY.total_steps + 1))  # no step repeated or skipped
+    assert all(e["lm"] != 9.9 for e in log)
+    training = json.loads((ckpt / "manifest.json").read_text())["training"]
+    assert set(training["median_step_seconds"]) == {"dense", "indexer", "sparse"}
+    assert 0 < training["recipe_minutes_at_median"] <= training["train_minutes"] * 1.5
 
 
 def test_a_run_directory_refuses_another_recipe(tiny_run: Path):
