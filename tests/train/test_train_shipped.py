@@ -27,7 +27,8 @@ from model_backend.local.train import (
 )
 
 HELD_OUT_SEED = 4_242_001  # neither the training seed nor the benchmark's
-EXACT_FIRST_CALL_FLOOR = 1  # of 10 runs whose first call equals the reference's, arguments included (shipped: ?)
+EXACT_FIRST_CALL_FLOOR = 2  # of 10 runs whose first call equals the reference's, arguments included (shipped: 4)
+PASS_FLOOR = 1  # of the same 10 tasks solved, as the verifier judges (shipped: 2)
 LOSS_CEILING = 0.6  # nats per generated token on held-out trajectories (shipped: 0.42 dense; untrained: about 8.3)
 
 
@@ -41,7 +42,10 @@ def test_manifest_records_data_seeds_time_and_measured_figures():
     data = manifest["training_data"]
     assert data["generator_seed"] != HELD_OUT_SEED and data["n_tasks"] >= 1000
     assert set(data["difficulties"]) >= {1, 2, 3} and len(data["families"]) == 10
-    assert 0 < manifest["training"]["train_minutes"] <= 60
+    # the budget is on the recipe's cost (each stage's median step time x its steps, plus the data), which other jobs
+    # on the machine barely move; the run's own wall time is recorded beside it (see the README for both)
+    assert 0 < manifest["training"]["recipe_minutes_at_median"] <= 60
+    assert manifest["training"]["train_minutes"] > 0
     ev = manifest["eval"]
     assert ev is not None, "run benchmarks/bench_agent_quality.py --write-manifest"
     for key in ("pass1_d12", "pass1_all", "sparse_dense_gap_points", "topk_recall", "train_minutes"):
@@ -90,7 +94,8 @@ async def test_shipped_model_drives_the_agent_loop_on_held_out_tasks():
     with the recommended settings. Every run completes and calls tools; every first call names one of this
     environment's tools (the backend constrains names, so this checks the constraint end to end); and the floor is
     on what the model must get right by itself: first calls whose arguments equal the reference solution's too
-    (ids, names and paths copied from the instruction). Broken or untrained weights get none."""
+    (ids, names and paths copied from the instruction), and whole tasks solved. Broken or untrained weights get
+    none of either."""
     tasks = [TaskRecord.from_json(s.line) for s in generate(10, HELD_OUT_SEED, None, (1,)) if s.line]
     assert len({t.task.family for t in tasks}) == 10
     backend = shipped_backend()
@@ -102,6 +107,7 @@ async def test_shipped_model_drives_the_agent_loop_on_held_out_tasks():
         await backend.aclose()
     assert summary.errors == 0, [r.error for r in records if r.error]
     assert all(r.tool_calls >= 1 for r in records)
+    assert sum(r.passed for r in records) >= PASS_FLOOR
     by_id = {t.task.task_id: t for t in tasks}
     first_calls = [next(c for m in r.transcript() if isinstance(m, AssistantMessage) for c in m.tool_calls)
                    for r in records]  # fmt: skip
