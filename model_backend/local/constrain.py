@@ -10,6 +10,8 @@ How: DSML writes `<｜DSML｜invoke name="NAME">` and `<｜DSML｜parameter name
 single special tokens. After either one is generated, the following tokens must spell ` name="` + one of the
 allowed names + `"`; a token is allowed when the bytes so far plus its bytes are still a prefix of one of those
 strings (or run past the end of one, as a token `">` would). Once a name is complete, decoding is free again.
+After `</｜DSML｜function_calls>` the turn must end (the template puts end-of-sentence there), so only that token
+is allowed: without it a small model can ramble on to `max_tokens` after its calls.
 `ToolCallGrammar` holds the vocabulary's bytes (built once per backend); `for_tools` makes the per-request state.
 """
 
@@ -33,6 +35,8 @@ class ToolCallGrammar:
         ]
         self.invoke_id = tokenizer.special_ids[cf.INVOKE_OPEN]
         self.param_id = tokenizer.special_ids[cf.PARAM_OPEN]
+        self.calls_end_id = tokenizer.special_ids[cf.CALLS_END]
+        self.eos_id = tokenizer.eos_id
 
     def for_tools(self, tools: Sequence[Mapping[str, Any]]) -> ToolCallConstraint | None:
         """Per-request state for OpenAI function-tool dicts; None when no tool is offered (nothing to constrain)."""
@@ -56,9 +60,12 @@ class ToolCallConstraint:
         self.spelled = b""
         self.filling: str | None = None  # "tool" or "param": what the current name is
         self.tool: str | None = None  # the tool of the invoke being written
+        self.ended = False  # the calls block is closed: only end-of-sentence may follow
 
     def allowed(self) -> list[int] | None:
         """Token ids allowed next, or None when any token may come."""
+        if self.ended:
+            return [self.grammar.eos_id]
         if self.targets is None:
             return None
         out = []
@@ -70,7 +77,9 @@ class ToolCallConstraint:
         return out
 
     def advance(self, token: int) -> None:
-        if token == self.grammar.invoke_id:
+        if token == self.grammar.calls_end_id:
+            self.ended = True
+        elif token == self.grammar.invoke_id:
             self._start("tool", list(self.params))
         elif token == self.grammar.param_id:
             # a parameter of an unknown tool (or of a tool without declared parameters) stays free

@@ -61,6 +61,16 @@ def test_random_choices_among_allowed_tokens_always_spell_an_offered_name(tokeni
     assert len(tools_seen) == 3 and len(params_seen) == 4  # every name is reachable, prefixes of others included
 
 
+def test_the_turn_ends_after_the_calls_block(tokenizer: ChatTokenizer):
+    grammar = ToolCallGrammar(tokenizer)
+    constraint = grammar.for_tools(TOOLS)
+    assert constraint is not None
+    spell(constraint, grammar, grammar.invoke_id, random.Random(1))
+    assert constraint.allowed() is None  # arguments, more invokes: free
+    constraint.advance(grammar.calls_end_id)
+    assert constraint.allowed() == [tokenizer.eos_id]
+
+
 def test_nothing_is_constrained_without_tools_or_declared_parameters(tokenizer: ChatTokenizer):
     grammar = ToolCallGrammar(tokenizer)
     assert grammar.for_tools([]) is None
