@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 import math
 import os
@@ -233,9 +234,8 @@ async def run_attempt(record: TaskRecord, attempt: int, factory: AgentFactory, s
             sandbox = await sandbox_pool.acquire()
             python = SandboxPython(sandbox)
         episode = Episode(record, python=python)
-        agent = factory(episode)
-        if asyncio.iscoroutine(agent):
-            agent = await agent
+        made = factory(episode)
+        agent = await made if inspect.isawaitable(made) else made
         result = await agent.run(t.instruction)
         verdict = episode.score(result.output)
         u = result.usage

@@ -117,7 +117,7 @@ def _plots(summary: EvalSummary, records: Sequence[AttemptRecord]) -> list[tuple
         ax.tick_params(axis="x", rotation=30 if len(names) > 5 else 0)
         plots.append((title, _png(fig)))
     for title, values, unit in (
-        ("Tokens per attempt", [r.total_tokens for r in records], "tokens"),
+        ("Tokens per attempt", [float(r.total_tokens) for r in records], "tokens"),
         ("Wall time per attempt", [r.wall_time for r in records], "seconds"),
     ):
         fig, ax = plt.subplots(figsize=(6.5, 3.0))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -515,7 +516,7 @@ class LineError:
         return f"line {self.line_no}: {self.message}"
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, TaskRecord | LineError]]:
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, TaskRecord | LineError]]:
     """Yield (line number, record or error) for every non-blank line; a bad line never stops the file."""
     with open(path, encoding="utf-8", errors="replace") as fh:
         for no, line in enumerate(fh, start=1):

@@ -398,7 +398,7 @@ def evaluate_arithmetic(expression: str) -> int | float:
         raise ToolCallError(f"not an arithmetic expression: {expression!r}; write e.g. 120.5 + 99.25 * 2") from None
 
     def value(node: ast.AST) -> int | float:
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
             return node.value
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             v = value(node.operand)

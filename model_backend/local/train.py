@@ -820,7 +820,7 @@ def greedy_predictor(model: DSATransformer, mode: str = "sparse") -> Callable[[l
 
     @torch.no_grad()
     def predict(ids: list[int]) -> list[int]:
-        return model(torch.tensor([ids]), mode=mode)[0].argmax(-1).tolist()  # type: ignore[no-any-return]
+        return model(torch.tensor([ids]), mode=mode)[0].argmax(-1).tolist()
 
     return predict
 
