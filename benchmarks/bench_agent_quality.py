@@ -55,6 +55,12 @@ def held_out(per_family: int, difficulties: tuple[int, ...], seed: int) -> list[
     return [TaskRecord.from_json(s.line) for s in generate(n, seed, None, difficulties, workers=1) if s.line]
 
 
+def first_per_family(tasks: list[TaskRecord], n: int) -> list[TaskRecord]:
+    """The first n tasks of each family (the generator deals families in turn), for the runs on a subset."""
+    families = len({t.task.family for t in tasks})
+    return tasks[: n * families]
+
+
 def overlap_with_training(tasks: list[TaskRecord], manifest: dict[str, Any]) -> int | None:
     """How many held-out tasks have the same instruction and environment as a training task (regenerated from the
     manifest's seed; None when the manifest has no training data section)."""
@@ -163,7 +169,7 @@ async def main() -> dict[str, Any]:
     tasks = held_out(per_family, diffs, args.seed)
     overlap = overlap_with_training(tasks, manifest) if not args.quick else None
     n_dense = per_family if args.dense_per_family is None else args.dense_per_family
-    dense_tasks = [t for i, t in enumerate(tasks) if i // len({x.task.family for x in tasks}) < n_dense]
+    dense_tasks = first_per_family(tasks, n_dense)
 
     sparse, records = await run_eval(args.checkpoint, tasks, "sparse", args.concurrency, "sparse (DSA)", args.threads)
     dense = (
@@ -173,7 +179,7 @@ async def main() -> dict[str, Any]:
     ids = {t.task.task_id for t in dense_tasks}
     sparse_same = summarize([r for r in records if r.task_id in ids])  # the gap compares the same tasks
     n_free = (1 if args.quick else 10) if args.unconstrained_per_family is None else args.unconstrained_per_family
-    free_tasks = [t for i, t in enumerate(tasks) if i // len({x.task.family for x in tasks}) < n_free]
+    free_tasks = first_per_family(tasks, n_free)
     free = (
         (await run_eval(args.checkpoint, free_tasks, "sparse", args.concurrency, "unconstrained", args.threads,
                         constrain=False))[0]

@@ -49,7 +49,8 @@ class DSACache:
             for _ in range(n_layers)
         ]
         self.lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
-        self.tokens = torch.zeros(batch_size, capacity, dtype=torch.long, device=device)
+        # token ids are only read by a copy head: without one, nothing is stored
+        self.tokens = torch.zeros(batch_size, capacity if copy_dim else 0, dtype=torch.long, device=device)
         self.copy_keys = torch.zeros(batch_size, capacity, copy_dim, dtype=dtype, device=device)
 
     @property
@@ -116,13 +117,12 @@ class DSACache:
         self.index_keys[layer].index_put_(where, index_keys.to(self.index_keys[layer].dtype))
 
     def write_tokens(
-        self, rows: torch.Tensor, positions: torch.Tensor, tokens: torch.Tensor, copy_keys: torch.Tensor | None
+        self, rows: torch.Tensor, positions: torch.Tensor, tokens: torch.Tensor, copy_keys: torch.Tensor
     ) -> None:
-        """Store new tokens' ids [B, S] and, with a copy head, their pointer keys [B, S, copy_dim]."""
+        """Store new tokens' ids [B, S] and their copy-head pointer keys [B, S, copy_dim]."""
         where = (rows.unsqueeze(1).expand_as(positions), positions)
         self.tokens.index_put_(where, tokens)
-        if copy_keys is not None:
-            self.copy_keys.index_put_(where, copy_keys.to(self.copy_keys.dtype))
+        self.copy_keys.index_put_(where, copy_keys.to(self.copy_keys.dtype))
 
     def read_tokens(self, rows: torch.Tensor, upto: int) -> torch.Tensor:
         """Token ids of positions [0, upto) of the given rows: [B, upto]."""

@@ -61,11 +61,11 @@ def token_matches(q_tokens: torch.Tensor, k_tokens: torch.Tensor) -> tuple[torch
 
 
 def pointer_scores(
-    q: torch.Tensor, keys: torch.Tensor, weights: torch.Tensor, q_tokens: torch.Tensor, k_tokens: torch.Tensor
+    q: torch.Tensor, keys: torch.Tensor, weights: torch.Tensor, matches: tuple[torch.Tensor, torch.Tensor]
 ) -> torch.Tensor:
     """The pointer's scores before masking: q [B, S, P] (scaled) . keys [B, T, P] + a1 [unigram match] + a2 [bigram
-    match]. weights [B, S, 2]; q_tokens [B, S, 2]; k_tokens [B, T, 2] (see `token_context`) -> [B, S, T]."""
-    match1, match2 = token_matches(q_tokens, k_tokens)
+    match]. weights [B, S, 2]; matches from `token_matches` -> [B, S, T]."""
+    match1, match2 = matches
     scores = torch.matmul(q, keys.transpose(1, 2))
     return scores.add_(match1 * weights[..., :1]).add_(match2 * weights[..., 1:])
 
@@ -107,7 +107,7 @@ class CopyHead(nn.Module):
         visible [B, S, T] -> (attention [B, S, T] over positions, float32; [B, S, 2]: log g, log(1 - g))
         """
         gate, weights = self.match_weights(h)
-        scores = pointer_scores(self.queries(h).float(), keys.float(), weights, q_tokens, k_tokens)
+        scores = pointer_scores(self.queries(h).float(), keys.float(), weights, token_matches(q_tokens, k_tokens))
         attn = scores.masked_fill(~visible, float("-inf")).softmax(dim=-1)
         return attn, log_gates(gate)
 
@@ -137,6 +137,15 @@ class CopyHead(nn.Module):
         copy = torch.zeros(*attn.shape[:2], vocab_logits.shape[-1], dtype=attn.dtype, device=attn.device)
         copy.scatter_add_(-1, key_ids.unsqueeze(1).expand_as(attn), attn)
         return self.mix(vocab_logits.float().log_softmax(dim=-1), log_gate, copy)
+
+    def log_probs(
+        self, h: torch.Tensor, vocab_logits: torch.Tensor, q_tokens: torch.Tensor, keys: torch.Tensor,
+        context: torch.Tensor, visible: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        """Inference output: `pointer` then `vocab_log_probs`. context [B, T, 3] from `token_context` of the key
+        positions' tokens; the other arguments as `pointer` takes them -> [B, S, V]."""
+        attn, gate = self.pointer(h, q_tokens, keys, context[..., 1:], visible)
+        return self.vocab_log_probs(vocab_logits, attn, gate, context[..., 0])
 
 
 COPY_CHUNK = 256
@@ -190,15 +199,13 @@ def _label_chunks(
         if not bool(active[:, blk].any()):
             continue
         upto = blk.stop  # query i sees positions j <= i
-        q_tokens, k_tokens = context[:, blk, :2], context[:, :upto, 1:]
-        match1, match2 = token_matches(q_tokens, k_tokens)
-        scores = torch.matmul(q[:, blk], keys[:, :upto].transpose(1, 2))
-        scores.add_(match1 * weights[:, blk, :1]).add_(match2 * weights[:, blk, 1:])
+        matches = token_matches(context[:, blk, :2], context[:, :upto, 1:])
+        scores = pointer_scores(q[:, blk], keys[:, :upto], weights[:, blk], matches)
         pos = torch.arange(upto, device=q.device)
         future = pos.view(1, -1) > torch.arange(blk.start, blk.stop, device=q.device).view(-1, 1)  # [c, upto]
         probs = scores.masked_fill_(future, float("-inf")).softmax(dim=-1)
         hits = (context[:, :upto, 0].unsqueeze(1) == labels[:, blk].unsqueeze(-1)).to(probs.dtype)
-        yield blk, probs, hits, (match1, match2)
+        yield blk, probs, hits, matches
 
 
 def copy_label_log_probs(
@@ -208,9 +215,8 @@ def copy_label_log_probs(
     predicts ids[:, i + 1]); the same maths as the model's inference output (a test checks they agree).
 
     h [B, S, dim] normalised final hidden states; vocab_logits [N, V] at the N positions of `pred` -> [N]."""
-    with torch.autocast(
-        h.device.type, enabled=False
-    ):  # the pointer in float32: a softmax over whole trajectories
+    # the pointer in float32: a softmax over whole trajectories
+    with torch.autocast(h.device.type, enabled=False):
         hf = h.float()
         gate, weights = copy.match_weights(hf[:, :-1])
         labels = ids[:, 1:]

@@ -453,8 +453,7 @@ class DSATransformer(nn.Module):
         if self.copy is None:
             return logits
         upto = int(positions.max()) + 1
-        ids = cache.read_tokens(rows, upto)
-        context = token_context(ids)  # [B, T, 3]
+        context = token_context(cache.read_tokens(rows, upto))  # [B, T, 3]
         keys = cache.read_copy_keys(rows, upto)
         key_pos = torch.arange(upto, device=h.device)
         out = []
@@ -462,8 +461,7 @@ class DSATransformer(nn.Module):
             pos = positions[:, blk]
             q_tokens = context.gather(1, pos.unsqueeze(-1).expand(-1, -1, 3))[..., :2]  # [B, Sb, 2]
             visible = key_pos.view(1, 1, -1) <= pos.unsqueeze(-1)
-            attn, gate = self.copy.pointer(h[:, blk], q_tokens, keys, context[..., 1:], visible)
-            out.append(self.copy.vocab_log_probs(logits[:, blk], attn, gate, ids))
+            out.append(self.copy.log_probs(h[:, blk], logits[:, blk], q_tokens, keys, context, visible))
         return torch.cat(out, dim=1)
 
     def forward(
@@ -514,7 +512,8 @@ class DSATransformer(nn.Module):
         for i, block in enumerate(self.blocks):
             h = block(h, step, i)
         h = self.norm(h)
-        cache.write_tokens(rows, positions, tokens, None if self.copy is None else self.copy.keys(h))
+        if self.copy is not None:
+            cache.write_tokens(rows, positions, tokens, self.copy.keys(h))
         cache.advance(rows, n_new)
         if last_only:
             last = (n_new - 1).clamp_min(0).unsqueeze(1)  # [B, 1]
@@ -555,6 +554,5 @@ class DSATransformer(nn.Module):
         if self.copy is not None:
             context = token_context(tokens)
             visible = torch.ones(seqlen, seqlen, dtype=torch.bool, device=h.device).tril().expand(h.shape[0], -1, -1)
-            attn, gate = self.copy.pointer(h, context[..., :2], self.copy.keys(h), context[..., 1:], visible)
-            logits = self.copy.vocab_log_probs(logits, attn, gate, tokens)
+            logits = self.copy.log_probs(h, logits, context[..., :2], self.copy.keys(h), context, visible)
         return TrainOutput(logits, loss)
