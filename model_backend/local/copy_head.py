@@ -13,7 +13,14 @@ training budget. The copy head supplies both as structure:
   - match features in its scores: +a1 when the current token equals the token before position j, and +a2 more when
     the token before that matches too (unigram and bigram induction, exact on token ids), with a1, a2 >= 0 set per
     query by the model, so continuing a copied value is available from the first step;
-  - a gate g per query: p(next) = g * softmax(vocab logits) + (1 - g) * pointer distribution.
+  - a gate g per query: p(next) = g * softmax(vocab logits) + (1 - g) * pointer distribution;
+  - spelling variants (`copy_variants` > 1): a copied word is often spelled with a leading space where it was read
+    and without one where it is written, or the other way round (" Ravi" in the instruction, `>Ravi<` as a call's
+    value; `"Kwame"` in a result, " Kwame" in the answer), and byte-level BPE makes those different tokens. A
+    pointer that can only output the token it points at cannot copy either way: diagnosis found the right
+    position under the pointer and the gate shut, the vocabulary guessing another name. So the pointer's mass goes
+    to the token as written, without its leading space, or with one, by a per-query softmax that also holds the
+    vocabulary gate, and the match features compare tokens without their leading space.
 
 The learned part of the scores (q . k over the final hidden states) picks where a copy starts; the match features
 carry it on. The head reads every visible position (it is not sparse): per token it caches `copy_dim` numbers and
@@ -25,6 +32,7 @@ cross-entropy) treats exactly as logits.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -35,6 +43,22 @@ MATCH_INIT = 3.0
 """Initial a1 and a2: a matching position starts e^3 ~ 20x likelier than a non-matching one."""
 NO_TOKEN = -1
 """The token "before" the first positions: equal to no token id."""
+MAX_VARIANTS = 3
+"""Spellings a pointer can output: the token as written, without its leading space, with a leading space."""
+
+
+def spelling_variants(token_bytes: Sequence[bytes]) -> torch.Tensor:
+    """[V, MAX_VARIANTS] token ids: each token as written, without its leading space, with a leading space, the
+    token itself where the vocabulary has no such spelling. `token_bytes[i]` is token i's bytes (empty for special
+    tokens, which have no variants)."""
+    ids = {b: i for i, b in enumerate(token_bytes) if b}
+    out = torch.arange(len(token_bytes)).unsqueeze(-1).repeat(1, MAX_VARIANTS)
+    for i, b in enumerate(token_bytes):
+        if b.startswith(b" ") and len(b) > 1:
+            out[i, 1] = ids.get(b[1:], i)
+        elif b and not b.startswith(b" "):
+            out[i, 2] = ids.get(b" " + b, i)
+    return out
 
 
 def token_context(tokens: torch.Tensor) -> torch.Tensor:
@@ -46,11 +70,6 @@ def token_context(tokens: torch.Tensor) -> torch.Tensor:
         if shift < tokens.shape[1]:
             out[:, shift:, shift] = tokens[:, : tokens.shape[1] - shift]
     return out
-
-
-def log_gates(gate_logit: torch.Tensor) -> torch.Tensor:
-    """Gate logits [...] -> [..., 2]: log g (vocabulary), log(1 - g) (pointer)."""
-    return torch.stack((F.logsigmoid(gate_logit), F.logsigmoid(-gate_logit)), dim=-1)
 
 
 def token_matches(q_tokens: torch.Tensor, k_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,26 +90,56 @@ def pointer_scores(
 
 
 class CopyHead(nn.Module):
-    def __init__(self, dim: int, copy_dim: int) -> None:
+    variant_ids: torch.Tensor
+
+    def __init__(self, dim: int, copy_dim: int, vocab_size: int, variants: int = 1) -> None:
         super().__init__()
+        if not 1 <= variants <= MAX_VARIANTS:
+            raise ValueError(f"copy_variants must be 1..{MAX_VARIANTS} (1: the token as written only), got {variants}")
         self.copy_dim = copy_dim
+        self.variants = variants
         self.wq = nn.Linear(dim, copy_dim, bias=False)
         self.wk = nn.Linear(dim, copy_dim, bias=False)
-        self.control = nn.Linear(dim, 3)  # per query: gate logit, unigram match weight, bigram match weight
+        # per query: the vocabulary's gate logit (against the pointer as written, logit 0), the unigram and bigram
+        # match weights, then a gate logit per further spelling variant
+        self.control = nn.Linear(dim, 3 + variants - 1)
+        # which token each spelling of each token is: a function of the tokenizer, stored with the weights
+        # (identity until `set_variants`; a one-variant head needs no table and its checkpoints have none)
+        table = torch.arange(vocab_size).unsqueeze(-1).repeat(1, variants)
+        self.register_buffer("variant_ids", table, persistent=variants > 1)
 
     def reset_control(self) -> None:
-        """Gate at 1/2 and both match weights at MATCH_INIT (called after the model's generic initialisation)."""
+        """Vocabulary gate at 1/2 against the pointer (split evenly over the spellings) and both match weights at
+        MATCH_INIT (called after the model's generic initialisation)."""
         with torch.no_grad():
-            self.control.bias.copy_(torch.tensor([0.0, *[math.log(math.expm1(MATCH_INIT))] * 2]))
+            match = math.log(math.expm1(MATCH_INIT))
+            self.control.bias.copy_(torch.tensor([math.log(self.variants), match, match] + [0.0] * (self.variants - 1)))
+
+    def set_variants(self, table: torch.Tensor) -> None:
+        """Install the tokenizer's spelling table (`spelling_variants`: [vocab, MAX_VARIANTS] ids)."""
+        vocab = self.variant_ids.shape[0]
+        if table.dim() != 2 or table.shape[0] > vocab or table.shape[1] < self.variants:
+            raise ValueError(f"a spelling table [<= {vocab}, >= {self.variants}] is needed, got {list(table.shape)}")
+        with torch.no_grad():
+            self.variant_ids[: table.shape[0]] = table[:, : self.variants].to(self.variant_ids)
+
+    def canonical(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids (NO_TOKEN allowed) -> the same without a leading space, what the match features compare."""
+        if self.variants == 1:
+            return tokens
+        spelled = self.variant_ids[:, 1][tokens.clamp_min(0)]
+        return torch.where(tokens >= 0, spelled, tokens)
 
     def keys(self, h: torch.Tensor) -> torch.Tensor:
         """Final normalised hidden states [B, T, dim] -> pointer keys [B, T, copy_dim] (what the cache keeps)."""
         return self.wk(h)
 
     def match_weights(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per query: (gate logit [B, S], match weights a1, a2 >= 0 [B, S, 2]), in float32."""
+        """Per query, in float32: (log gates [B, S, 1 + variants]: the vocabulary's, then the pointer's per
+        spelling; match weights a1, a2 >= 0 [B, S, 2])."""
         ctl = self.control(h).float()
-        return ctl[..., 0], F.softplus(ctl[..., 1:])
+        logits = torch.cat((ctl[..., :1], torch.zeros_like(ctl[..., :1]), ctl[..., 3:]), dim=-1)
+        return logits.log_softmax(dim=-1), F.softplus(ctl[..., 1:3])
 
     def pointer(
         self,
@@ -100,16 +149,17 @@ class CopyHead(nn.Module):
         k_tokens: torch.Tensor,
         visible: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attention of each query over positions, and the log of its vocabulary gate.
+        """Attention of each query over positions, and the log gates.
 
         h [B, S, dim] queries' hidden states; q_tokens [B, S, 2]: each query's token and the one before it;
         keys [B, T, copy_dim]; k_tokens [B, T, 2]: the token before each key position and the one before that;
-        visible [B, S, T] -> (attention [B, S, T] over positions, float32; [B, S, 2]: log g, log(1 - g))
+        visible [B, S, T] -> (attention [B, S, T] over positions, float32; log gates [B, S, 1 + variants])
         """
-        gate, weights = self.match_weights(h)
-        scores = pointer_scores(self.queries(h).float(), keys.float(), weights, token_matches(q_tokens, k_tokens))
+        gates, weights = self.match_weights(h)
+        matches = token_matches(self.canonical(q_tokens), self.canonical(k_tokens))
+        scores = pointer_scores(self.queries(h).float(), keys.float(), weights, matches)
         attn = scores.masked_fill(~visible, float("-inf")).softmax(dim=-1)
-        return attn, log_gates(gate)
+        return attn, gates
 
     def queries(self, h: torch.Tensor) -> torch.Tensor:
         """Pointer queries [B, S, copy_dim], scaled by 1/sqrt(copy_dim)."""
@@ -117,26 +167,27 @@ class CopyHead(nn.Module):
 
     @staticmethod
     def mix(vocab_log_probs: torch.Tensor, log_gate: torch.Tensor, copy_probs: torch.Tensor) -> torch.Tensor:
-        """log(g * p_vocab + (1 - g) * p_copy): vocab_log_probs [..., X] (already log-softmaxed), log_gate [..., 2]
-        (log g, log(1 - g)), copy_probs [..., X] -> [..., X]."""
+        """log(g * p_vocab + p_copy): vocab_log_probs [..., X] (already log-softmaxed), log_gate [..., 1] (log g),
+        copy_probs [..., X] the pointer's probabilities already weighed by their gates -> [..., X]."""
         # clamp: log(0) would be -inf with an infinite gradient times a zero weight (nan)
-        return torch.logaddexp(
-            log_gate[..., 0:1] + vocab_log_probs, log_gate[..., 1:2] + copy_probs.clamp_min(1e-30).log()
-        )
+        return torch.logaddexp(log_gate + vocab_log_probs, copy_probs.clamp_min(1e-30).log())
 
     def vocab_log_probs(
         self,
         vocab_logits: torch.Tensor,
         attn: torch.Tensor,
-        log_gate: torch.Tensor,
+        log_gates: torch.Tensor,
         key_ids: torch.Tensor,
     ) -> torch.Tensor:
         """The mixed next-token log-probabilities over the whole vocabulary (inference).
 
-        vocab_logits [B, S, V]; attn [B, S, T]; log_gate [B, S, 2]; key_ids [B, T] -> [B, S, V]"""
-        copy = torch.zeros(*attn.shape[:2], vocab_logits.shape[-1], dtype=attn.dtype, device=attn.device)
-        copy.scatter_add_(-1, key_ids.unsqueeze(1).expand_as(attn), attn)
-        return self.mix(vocab_logits.float().log_softmax(dim=-1), log_gate, copy)
+        vocab_logits [B, S, V]; attn [B, S, T]; log_gates [B, S, 1 + variants]; key_ids [B, T] -> [B, S, V]"""
+        bsz, n_q, n_k = attn.shape
+        spelled = self.variant_ids[key_ids].reshape(bsz, 1, n_k * self.variants).expand(-1, n_q, -1)
+        mass = attn.unsqueeze(-1) * log_gates[..., 1:].exp().unsqueeze(-2)  # [B, S, T, variants]
+        copy = torch.zeros(bsz, n_q, vocab_logits.shape[-1], dtype=attn.dtype, device=attn.device)
+        copy.scatter_add_(-1, spelled, mass.reshape(bsz, n_q, -1))
+        return self.mix(vocab_logits.float().log_softmax(dim=-1), log_gates[..., :1], copy)
 
     def log_probs(
         self, h: torch.Tensor, vocab_logits: torch.Tensor, q_tokens: torch.Tensor, keys: torch.Tensor,
@@ -144,8 +195,8 @@ class CopyHead(nn.Module):
     ) -> torch.Tensor:  # fmt: skip
         """Inference output: `pointer` then `vocab_log_probs`. context [B, T, 3] from `token_context` of the key
         positions' tokens; the other arguments as `pointer` takes them -> [B, S, V]."""
-        attn, gate = self.pointer(h, q_tokens, keys, context[..., 1:], visible)
-        return self.vocab_log_probs(vocab_logits, attn, gate, context[..., 0])
+        attn, gates = self.pointer(h, q_tokens, keys, context[..., 1:], visible)
+        return self.vocab_log_probs(vocab_logits, attn, gates, context[..., 0])
 
 
 COPY_CHUNK = 256
@@ -153,58 +204,65 @@ COPY_CHUNK = 256
 
 
 class _LabelCopyProbs(torch.autograd.Function):
-    """c[b, i] = sum over j <= i of pointer(b, i, j) * [tokens[b, j] == labels[b, i]]: the pointer's probability of
-    each query's label, for training.
+    """c[b, i, v] = sum over j <= i of pointer(b, i, j) * [spelling v of tokens[b, j] == labels[b, i]]: the
+    pointer's probability of each query's label under each spelling, for training.
 
     Why a hand-written backward: autograd over the whole [B, S, S] pointer keeps a dozen tensors of that size and
     doubled the step time of the shipped recipe. Here queries go in chunks that see only the keys before them
     (half the work of a square), nothing of size [B, S, S] is stored, and the backward recomputes each chunk's
-    probabilities (as flash attention does). With p the pointer row and h the hits, dc/ds_j = p_j (h_j - c); a test
-    checks the gradient against autograd's.
+    probabilities (as flash attention does). With p the pointer row and h_v the hits, dc_v/ds_j = p_j (h_vj - c_v);
+    a test checks the gradient against autograd's.
     """
 
     @staticmethod
     def forward(
-        ctx: Any, q: torch.Tensor, keys: torch.Tensor, weights: torch.Tensor, context: torch.Tensor,
-        labels: torch.Tensor, active: torch.Tensor,
+        ctx: Any, q: torch.Tensor, keys: torch.Tensor, weights: torch.Tensor, match_context: torch.Tensor,
+        spelled: torch.Tensor, labels: torch.Tensor, active: torch.Tensor,
     ) -> torch.Tensor:  # fmt: skip
-        out = q.new_zeros(q.shape[:2])
-        for blk, probs, hits, _ in _label_chunks(q, keys, weights, context, labels, active):
-            out[:, blk] = (probs * hits).sum(-1)
-        ctx.save_for_backward(q, keys, weights, context, labels, active, out)
+        out = q.new_zeros(*q.shape[:2], spelled.shape[-1])
+        for blk, probs, hits, _ in _label_chunks(q, keys, weights, match_context, spelled, labels, active):
+            for v, hit in enumerate(hits):
+                out[:, blk, v] = (probs * hit).sum(-1)
+        ctx.save_for_backward(q, keys, weights, match_context, spelled, labels, active, out)
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        q, keys, weights, context, labels, active, out = ctx.saved_tensors
+        q, keys, weights, match_context, spelled, labels, active, out = ctx.saved_tensors
         dq, dk, dw = torch.zeros_like(q), torch.zeros_like(keys), torch.zeros_like(weights)
-        for blk, probs, hits, (match1, match2) in _label_chunks(q, keys, weights, context, labels, active):
-            ds = probs.mul_(hits - out[:, blk].unsqueeze(-1)).mul_(grad[:, blk].unsqueeze(-1))  # [B, c, upto]
+        for blk, probs, hits, (match1, match2) in _label_chunks(
+            q, keys, weights, match_context, spelled, labels, active
+        ):
+            g = grad[:, blk]  # [B, c, variants]
+            weighed = sum(hit * g[..., v : v + 1] for v, hit in enumerate(hits))  # sum_v g_v h_v
+            ds = probs.mul_(weighed - (g * out[:, blk]).sum(-1, keepdim=True))  # [B, c, upto]
             upto = ds.shape[-1]
             dq[:, blk] = torch.matmul(ds, keys[:, :upto])
             dk[:, :upto] += torch.matmul(ds.transpose(1, 2), q[:, blk])
             dw[:, blk, 0] = (ds * match1).sum(-1)
             dw[:, blk, 1] = (ds * match2).sum(-1)
-        return dq, dk, dw, None, None, None
+        return dq, dk, dw, None, None, None, None
 
 
 def _label_chunks(
-    q: torch.Tensor, keys: torch.Tensor, weights: torch.Tensor, context: torch.Tensor, labels: torch.Tensor,
-    active: torch.Tensor,
+    q: torch.Tensor, keys: torch.Tensor, weights: torch.Tensor, match_context: torch.Tensor, spelled: torch.Tensor,
+    labels: torch.Tensor, active: torch.Tensor,
 ) -> Any:  # fmt: skip
-    """For each chunk of queries with an active one: (slice, pointer probabilities [B, c, upto], label hits [B, c,
-    upto] float, (match1, match2)), keys limited to those the chunk's last query can see."""
+    """For each chunk of queries with an active one: (slice, pointer probabilities [B, c, upto], label hits per
+    spelling (a list of [B, c, upto] floats), (match1, match2)), keys limited to those the chunk's last query can
+    see. match_context [B, T, 3]: `token_context` of the canonical tokens; spelled [B, T, variants]."""
     for start in range(0, q.shape[1], COPY_CHUNK):
         blk = slice(start, min(start + COPY_CHUNK, q.shape[1]))
         if not bool(active[:, blk].any()):
             continue
         upto = blk.stop  # query i sees positions j <= i
-        matches = token_matches(context[:, blk, :2], context[:, :upto, 1:])
+        matches = token_matches(match_context[:, blk, :2], match_context[:, :upto, 1:])
         scores = pointer_scores(q[:, blk], keys[:, :upto], weights[:, blk], matches)
         pos = torch.arange(upto, device=q.device)
         future = pos.view(1, -1) > torch.arange(blk.start, blk.stop, device=q.device).view(-1, 1)  # [c, upto]
         probs = scores.masked_fill_(future, float("-inf")).softmax(dim=-1)
-        hits = (context[:, :upto, 0].unsqueeze(1) == labels[:, blk].unsqueeze(-1)).to(probs.dtype)
+        label = labels[:, blk].unsqueeze(-1)
+        hits = [(spelled[:, :upto, v].unsqueeze(1) == label).to(probs.dtype) for v in range(spelled.shape[-1])]
         yield blk, probs, hits, matches
 
 
@@ -218,9 +276,12 @@ def copy_label_log_probs(
     # the pointer in float32: a softmax over whole trajectories
     with torch.autocast(h.device.type, enabled=False):
         hf = h.float()
-        gate, weights = copy.match_weights(hf[:, :-1])
+        gates, weights = copy.match_weights(hf[:, :-1])
         labels = ids[:, 1:]
-        copy_p = _LabelCopyProbs.apply(copy.queries(hf[:, :-1]), copy.keys(hf), weights, token_context(ids), labels,
-                                       pred)  # fmt: skip
+        spelled = copy.variant_ids[ids]  # [B, S, variants]
+        per_spelling = _LabelCopyProbs.apply(copy.queries(hf[:, :-1]), copy.keys(hf), weights,
+                                             token_context(copy.canonical(ids)), spelled, labels, pred)  # fmt: skip
+        g = gates[pred]  # [N, 1 + variants]
+        copy_p = (per_spelling[pred] * g[:, 1:].exp()).sum(-1, keepdim=True)
         vocab = vocab_logits.float().log_softmax(dim=-1).gather(-1, labels[pred].unsqueeze(-1))  # [N, 1]
-        return CopyHead.mix(vocab, log_gates(gate[pred]), copy_p[pred].unsqueeze(-1)).squeeze(-1)
+        return CopyHead.mix(vocab, g[:, :1], copy_p).squeeze(-1)

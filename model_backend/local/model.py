@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cache import DSACache
-from .copy_head import CopyHead, token_context
+from .copy_head import MAX_VARIANTS, CopyHead, token_context
 from .dsa import LightningIndexer, index_scores, indexer_kl_loss, mask_future_, select_topk
 from .errors import CacheCapacityError
 from .rope import apply_rope, rope_tables
@@ -84,6 +84,9 @@ class DSAConfig:
     copy_dim: int = 0
     """Query/key width of the copy head (a pointer over the context mixed into the output, see copy_head.py);
     0: no copy head, the output is plain logits."""
+    copy_variants: int = 1
+    """Spellings the copy head's pointer can output (copy_head.py): 1, the token as written; 3, also without and
+    with a leading space (the table comes from the tokenizer: `CopyHead.set_variants`)."""
 
     def __post_init__(self) -> None:
         if self.qk_rope_head_dim % 2:
@@ -98,6 +101,8 @@ class DSAConfig:
             raise ValueError(f"index_topk must be >= 1, got {self.index_topk}")
         if self.copy_dim < 0:
             raise ValueError(f"copy_dim must be >= 0 (0: no copy head), got {self.copy_dim}")
+        if not 1 <= self.copy_variants <= MAX_VARIANTS:
+            raise ValueError(f"copy_variants must be 1..{MAX_VARIANTS}, got {self.copy_variants}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -387,7 +392,7 @@ class DSATransformer(nn.Module):
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.head = None if cfg.tie_embeddings else nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
-        self.copy = CopyHead(cfg.dim, cfg.copy_dim) if cfg.copy_dim else None
+        self.copy = CopyHead(cfg.dim, cfg.copy_dim, cfg.vocab_size, cfg.copy_variants) if cfg.copy_dim else None
         cos, sin = rope_tables(cfg.qk_rope_head_dim, cfg.max_seq_len, cfg.rope_theta)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)

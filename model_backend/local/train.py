@@ -46,7 +46,7 @@ from envs.eval import DEFAULT_SYSTEM_PROMPT
 
 from . import chat_format as cf
 from .backend import save_local_checkpoint
-from .copy_head import copy_label_log_probs
+from .copy_head import copy_label_log_probs, spelling_variants
 from .dsa import indexer_kl_loss, select_topk
 from .model import DSAConfig, DSATransformer, field_check
 from .tokenizer import ChatTokenizer, train_tokenizer
@@ -95,6 +95,8 @@ class Recipe:
     index_topk: int = 128
     copy_dim: int = 32
     """Width of the copy head's pointer queries and keys (copy_head.py); 0: no copy head."""
+    copy_variants: int = 3
+    """Spellings the pointer outputs: as written, without and with a leading space (copy_head.py)."""
     # optimisation
     batch_tokens: int = 6144
     """Padded tokens per step (batch rows x longest row of the batch)."""
@@ -129,7 +131,8 @@ class Recipe:
             n_heads=self.n_heads, q_lora_rank=self.q_lora_rank, kv_lora_rank=self.kv_lora_rank,
             qk_nope_head_dim=self.qk_nope_head_dim, qk_rope_head_dim=self.qk_rope_head_dim,
             v_head_dim=self.v_head_dim, index_n_heads=self.index_n_heads, index_head_dim=self.index_head_dim,
-            index_topk=self.index_topk, copy_dim=self.copy_dim, max_seq_len=8192,
+            index_topk=self.index_topk, copy_dim=self.copy_dim, copy_variants=self.copy_variants,
+            max_seq_len=8192,
         )  # fmt: skip
 
     def stage_steps(self) -> list[tuple[str, int]]:
@@ -575,6 +578,8 @@ class Trainer:
         config = recipe.model_config(-(-tokenizer.vocab_size // 64) * 64)
         model = DSATransformer(config)
         model.reset_parameters(torch.Generator().manual_seed(recipe.seed))
+        if model.copy is not None and model.copy.variants > 1:
+            model.copy.set_variants(spelling_table(tokenizer))
         model.train()
         state, opt_state = self._load_state(model)
         if state.step:
@@ -633,6 +638,13 @@ class Trainer:
         write_manifest(ckpt, recipe, state, examples, config, data_minutes)
         self.log(f"done: {state.step} steps in {state.elapsed / 60:.1f} min; checkpoint at {ckpt}")
         return ckpt
+
+
+def spelling_table(tokenizer: ChatTokenizer) -> torch.Tensor:
+    """The copy head's spelling variants of the tokenizer's tokens (special tokens have none)."""
+    return spelling_variants(
+        [b"" if tokenizer.is_special(i) else tokenizer.token_bytes(i) for i in range(tokenizer.vocab_size)]
+    )
 
 
 def _peak(recipe: Recipe, stage: str) -> float:

@@ -38,8 +38,17 @@ def build(config: DSAConfig = TINY, *, seed: int = 0, std: float = 0.25, **chang
         for p in model.parameters():
             if p.dim() > 1:
                 p.normal_(0.0, std, generator=gen)
+    if model.copy is not None and model.copy.variants > 1:
+        model.copy.set_variants(random_spellings(config.vocab_size, gen))
     model.prefill_block = 5  # several query blocks even in short tests
     return model
+
+
+def random_spellings(vocab: int, gen: torch.Generator) -> torch.Tensor:
+    """A spelling table [vocab, 3] where most tokens have other spellings, so every variant path is exercised."""
+    table = torch.arange(vocab).unsqueeze(-1).repeat(1, 3)
+    table[:, 1:] = torch.randint(0, vocab, (vocab, 2), generator=gen)
+    return table
 
 
 @pytest.fixture

@@ -79,12 +79,17 @@ def test_training_loss_is_the_inference_distributions_cross_entropy(mode):
     assert torch.allclose(loss, want, atol=1e-5), (float(loss), float(want))
 
 
-def train_on_repeats(copy_dim: int, steps: int) -> float:
-    """Train a fresh model on the repeat task; the mean loss of the repeated half on held-out rows."""
-    model = fresh(copy_dim, seed=4, n_layers=1)
+def train_on_repeats(copy_dim: int, steps: int, variants: int = 1, respell: bool = False) -> float:
+    """Train a fresh model on the repeat task; the mean loss of the repeated half on held-out rows. `respell`: the
+    repeat is written in the other spelling (`SPELLINGS`), which the model is told with `variants` 3."""
+    model = fresh(copy_dim, seed=4, n_layers=1, copy_variants=variants)
+    if variants > 1:
+        model.copy.set_variants(SPELLINGS)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for step in range(steps):
         ids = repeat_task(16, 16, TINY.vocab_size, seed=100 + step)
+        if respell:
+            ids = respelled(ids)
         weight = torch.zeros_like(ids, dtype=torch.float)
         weight[:, 17:] = 1.0  # only the predictable tokens carry loss
         h, _ = hidden_states(model, ids, "dense", None)
@@ -94,6 +99,8 @@ def train_on_repeats(copy_dim: int, steps: int) -> float:
         opt.step()
     with torch.no_grad():
         ids = repeat_task(32, 16, TINY.vocab_size, seed=7)
+        if respell:
+            ids = respelled(ids)
         weight = torch.zeros_like(ids, dtype=torch.float)
         weight[:, 17:] = 1.0
         h, _ = hidden_states(model, ids, "dense", None)
@@ -108,6 +115,38 @@ def test_the_copy_head_learns_to_copy_what_the_vocabulary_head_cannot_in_the_sam
     )  # chance is ln(61) ~ 4.1; the plain model has not formed an induction circuit
 
 
+HALF_VOCAB = TINY.vocab_size // 2
+SPELLINGS = torch.tensor([[t, t + HALF_VOCAB if t < HALF_VOCAB else t, t - HALF_VOCAB if HALF_VOCAB <= t < 2 * HALF_VOCAB
+                           else t] for t in range(TINY.vocab_size)])  # fmt: skip
+"""Token t < 30 stands for " word" and t + 30 for "word": a spelling table as `spelling_variants` builds one."""
+
+
+def respelled(ids: torch.Tensor) -> torch.Tensor:
+    """Repeat-task rows over the spaced half of the vocabulary, the repeat in the unspaced spelling."""
+    ids = ids % HALF_VOCAB
+    half = ids.shape[1] // 2
+    return torch.cat((ids[:, :half], ids[:, half:] + HALF_VOCAB), dim=1)
+
+
+def test_spelling_variants_pair_tokens_with_and_without_a_leading_space():
+    table = copy_head.spelling_variants([b"", b"Ravi", b" Ravi", b" Moreau", b" ", b"42", b" 42"])
+    assert table[2].tolist() == [2, 1, 2]  # " Ravi": without its space "Ravi"
+    assert table[1].tolist() == [1, 1, 2]  # "Ravi": with a space " Ravi"
+    assert table[3].tolist() == [3, 3, 3]  # no "Moreau" in the vocabulary: itself
+    assert table[4].tolist() == [4, 4, 4]  # a lone space has no spelling without it
+    assert table[0].tolist() == [0, 0, 0]  # special tokens have none
+    assert table[5].tolist() == [5, 5, 6]
+
+
+def test_a_pointer_with_spellings_copies_a_word_written_the_other_way():
+    """Diagnosis of the shipped model: names read as " Ravi" must be written as "Ravi" (a different BPE token), so
+    a pointer that outputs only the token it points at cannot copy them. With the spelling variants it learns to
+    in the same 40 steps; without them it cannot (the induction features also match across spellings)."""
+    spelled, plain = train_on_repeats(8, 40, variants=3, respell=True), train_on_repeats(8, 40, respell=True)
+    assert spelled < 0.5, spelled
+    assert plain > 1.5, plain
+
+
 def test_checkpoints_without_a_copy_head_still_load_and_the_cache_counts_its_bytes():
     stored = {
         k: v for k, v in TINY.to_dict().items() if k != "copy_dim"
@@ -116,6 +155,8 @@ def test_checkpoints_without_a_copy_head_still_load_and_the_cache_counts_its_byt
     assert DSATransformer(DSAConfig.from_dict(stored)).copy is None
     with pytest.raises(ValueError, match="copy_dim"):
         dataclasses.replace(TINY, copy_dim=-1)
+    with pytest.raises(ValueError, match="copy_variants"):
+        dataclasses.replace(TINY, copy_dim=8, copy_variants=4)
     model = fresh(8)
     per_token = model.new_cache(1, 4).bytes_per_token()
     assert per_token["copy"] == 8 * 4 + 8  # float32 pointer key and the int64 token id
@@ -123,14 +164,19 @@ def test_checkpoints_without_a_copy_head_still_load_and_the_cache_counts_its_byt
     assert isinstance(model.new_cache(1, 4), DSACache)
 
 
-def test_the_chunked_training_pointer_has_autograds_gradient(monkeypatch):
+@pytest.mark.parametrize("variants", [1, 3])
+def test_the_chunked_training_pointer_has_autograds_gradient(monkeypatch, variants):
     """copy_label_log_probs (chunked, hand-written backward) against the same mixture built from `pointer()` and
     differentiated by autograd: values and the gradients of the hidden states, logits and every head weight."""
     monkeypatch.setattr(copy_head, "COPY_CHUNK", 7)  # several chunks, one of them skipped (no active query)
     torch.manual_seed(0)
     bsz, seqlen, dim, vocab = 2, 30, 16, 11
-    head = copy_head.CopyHead(dim, 8)
+    head = copy_head.CopyHead(dim, 8, vocab, variants)
     head.reset_control()
+    if variants > 1:
+        head.set_variants(torch.randint(0, vocab, (vocab, 3)))
+        with torch.no_grad():
+            head.control.bias[3:] = torch.tensor([0.5, -0.7])  # every spelling's gate matters, unequally
     h = torch.randn(bsz, seqlen, dim, requires_grad=True)
     ids = torch.randint(0, vocab, (bsz, seqlen))
     pred = torch.rand(bsz, seqlen - 1) > 0.3
@@ -143,9 +189,11 @@ def test_the_chunked_training_pointer_has_autograds_gradient(monkeypatch):
     visible = torch.ones(seqlen - 1, seqlen, dtype=torch.bool).tril().expand(bsz, -1, -1)
     attn, gate = head.pointer(h[:, :-1], context[:, :-1, :2], head.keys(h), context[..., 1:], visible)
     labels = ids[:, 1:]
-    hit = (attn * (ids.unsqueeze(1) == labels.unsqueeze(-1))).sum(-1)
+    spelled = head.variant_ids[ids]  # [B, S, variants]
+    hit = (attn.unsqueeze(-1) * (spelled.unsqueeze(1) == labels[..., None, None])).sum(-2)  # [B, S - 1, variants]
+    copied = (hit * gate[..., 1:].exp()).sum(-1)
     vocab_lp = logits.log_softmax(-1).gather(-1, labels[pred].unsqueeze(-1))
-    want = copy_head.CopyHead.mix(vocab_lp, gate[pred], hit[pred].unsqueeze(-1)).squeeze(-1)
+    want = copy_head.CopyHead.mix(vocab_lp, gate[pred][:, :1], copied[pred].unsqueeze(-1)).squeeze(-1)
 
     assert torch.allclose(got, want, atol=1e-6)
     for g_got, g_want in zip(

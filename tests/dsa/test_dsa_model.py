@@ -8,7 +8,9 @@ import torch
 from model_backend.local import CacheCapacityError, DSACache
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-WITH_AND_WITHOUT_COPY_HEAD = pytest.mark.parametrize("copy_dim", [0, 8], ids=["logits", "copy_head"])
+WITH_AND_WITHOUT_COPY_HEAD = pytest.mark.parametrize(
+    "head", [{}, {"copy_dim": 8}, {"copy_dim": 8, "copy_variants": 3}], ids=["logits", "copy_head", "copy_spellings"]
+)
 
 
 def decode_all(model, toks, cache, mode, prefill):
@@ -41,8 +43,8 @@ def test_sparse_differs_from_dense_when_k_is_below_the_context(make_model, token
 @WITH_AND_WITHOUT_COPY_HEAD
 @pytest.mark.parametrize("mode", ["dense", "sparse", "dense+indexer"])
 @torch.no_grad()
-def test_prefill_then_decode_gives_the_full_forward_logits(make_model, tokens, mode, copy_dim):
-    model = make_model(copy_dim=copy_dim)  # k = 8 < T: the selection is real
+def test_prefill_then_decode_gives_the_full_forward_logits(make_model, tokens, mode, head):
+    model = make_model(**head)  # k = 8 < T: the selection is real
     toks = tokens(2, 37)
     full = model(toks, mode=mode)
     stepwise = decode_all(model, toks, model.new_cache(2, 64), mode, prefill=13)
@@ -52,8 +54,8 @@ def test_prefill_then_decode_gives_the_full_forward_logits(make_model, tokens, m
 @WITH_AND_WITHOUT_COPY_HEAD
 @pytest.mark.parametrize("mode", ["dense", "sparse"])
 @torch.no_grad()
-def test_prefill_in_chunks_matches_one_prefill(make_model, tokens, mode, copy_dim):
-    model = make_model(copy_dim=copy_dim)
+def test_prefill_in_chunks_matches_one_prefill(make_model, tokens, mode, head):
+    model = make_model(**head)
     toks = tokens(1, 30)
     cache = model.new_cache(1, 30)
     chunks = [model(toks[:, a:b], cache, mode=mode) for a, b in ((0, 11), (11, 12), (12, 30))]
@@ -64,8 +66,8 @@ def test_prefill_in_chunks_matches_one_prefill(make_model, tokens, mode, copy_di
 @WITH_AND_WITHOUT_COPY_HEAD
 @pytest.mark.parametrize("mode", ["dense", "sparse"])
 @torch.no_grad()
-def test_batched_decoding_equals_one_by_one(make_model, tokens, mode, copy_dim):
-    model = make_model(copy_dim=copy_dim)
+def test_batched_decoding_equals_one_by_one(make_model, tokens, mode, head):
+    model = make_model(**head)
     lengths = [9, 23, 16]
     prompts = [tokens(1, n, seed=i)[0] for i, n in enumerate(lengths)]
     steps = 6
@@ -94,8 +96,8 @@ def test_batched_decoding_equals_one_by_one(make_model, tokens, mode, copy_dim):
 
 @WITH_AND_WITHOUT_COPY_HEAD
 @torch.no_grad()
-def test_a_new_sequence_joins_a_running_batch_through_rows(make_model, tokens, copy_dim):
-    model = make_model(copy_dim=copy_dim)
+def test_a_new_sequence_joins_a_running_batch_through_rows(make_model, tokens, head):
+    model = make_model(**head)
     a, b, c = tokens(1, 12, seed=1), tokens(1, 20, seed=2), tokens(1, 7, seed=3)
     cache = model.new_cache(2, 40)
     model(a, cache, rows=[0], mode="sparse")
@@ -116,8 +118,8 @@ def test_a_new_sequence_joins_a_running_batch_through_rows(make_model, tokens, c
 @WITH_AND_WITHOUT_COPY_HEAD
 @pytest.mark.parametrize("mode", ["dense", "sparse"])
 @torch.no_grad()
-def test_decoding_a_subset_of_rows_in_any_order(make_model, tokens, mode, copy_dim):
-    model = make_model(copy_dim=copy_dim)
+def test_decoding_a_subset_of_rows_in_any_order(make_model, tokens, mode, head):
+    model = make_model(**head)
     prompts = [tokens(1, n, seed=10 + n) for n in (14, 9, 21)]
     cache = model.new_cache(3, 40)
     for row, prompt in enumerate(prompts):
@@ -197,9 +199,9 @@ def test_unknown_mode_and_wrong_rows_are_refused(make_model, tokens):
 @WITH_AND_WITHOUT_COPY_HEAD
 @pytest.mark.parametrize("mode", ["dense", "sparse", "dense+indexer"])
 @torch.no_grad()
-def test_training_path_computes_the_same_logits_as_inference(make_model, tokens, mode, copy_dim):
+def test_training_path_computes_the_same_logits_as_inference(make_model, tokens, mode, head):
     """forward_train (explicit probabilities, sparsity as a mask) vs forward (fused dense / gathered sparse)."""
-    model = make_model(copy_dim=copy_dim)
+    model = make_model(**head)
     toks = tokens(2, 33)
     assert (model.forward_train(toks, mode=mode).logits - model(toks, mode=mode)).abs().max() <= 1e-4
 
