@@ -770,9 +770,18 @@ def topk_recall(model: DSATransformer, examples: Sequence[Example], *, min_conte
     tokens the indexer selects; the result is the mean over those queries and layers. 1.0 means sparse attention
     drops nothing the dense attention looked at.
     """
+    return topk_recalls(model, examples, min_context=min_context)[0]
+
+
+def topk_recalls(
+    model: DSATransformer, examples: Sequence[Example], *, min_context: int | None = None
+) -> tuple[float, float]:
+    """(`topk_recall`, the oracle's): the second keeps the k tokens of largest attention mass, the most any
+    selection of k tokens can keep. Their ratio is how good the indexer is; the oracle alone says how far a target
+    recall is reachable at this k with these attention weights."""
     k = model.cfg.index_topk
     start = k if min_context is None else min_context
-    total, count = 0.0, 0
+    total, best, count = 0.0, 0.0, 0
     for e in examples:
         if len(e.ids) <= start:
             continue
@@ -794,10 +803,11 @@ def topk_recall(model: DSATransformer, examples: Sequence[Example], *, min_conte
             sel, valid = select_topk(index, k)
             kept = (mass.gather(-1, sel) * valid).sum(-1)[0, start:]  # queries that see more than k tokens
             total += float(kept.sum())
+            best += float(mass.topk(k, dim=-1).values.sum(-1)[0, start:].sum())
             count += kept.numel()
             h = h + _dense_attention(attn, x, cos, sin)
             h = h + block.ffn(block.ffn_norm(h))
-    return total / count if count else 1.0
+    return (total / count, best / count) if count else (1.0, 1.0)
 
 
 def generated_turns(target: Sequence[bool]) -> list[tuple[int, int]]:
