@@ -132,22 +132,28 @@ def table(sparse: EvalSummary, dense: EvalSummary | None, title: str) -> Table:
     return t
 
 
-def reference_tasks(tasks: list[Any], quick: bool) -> list[Any]:
-    """The tasks whose reference trajectories the recall and turn-exact figures are measured on."""
-    return tasks[: 10 if quick else 100]
+async def reference_figures(checkpoint: Path, tasks: list[Any], quick: bool, *, exact: bool = True) -> dict[str, Any]:
+    """Figures measured on held-out reference trajectories (the first 100 tasks, 10 with --quick): the indexer's
+    and the oracle's top-k recall and, with `exact`, the teacher-forced turn-exact rate."""
+    backend = shipped_backend(checkpoint)
+    references = encode_records(backend.tokenizer, tasks[: 10 if quick else 100])
+    recall, oracle = topk_recalls(backend.transformer, references)
+    out = {"topk_recall": recall, "topk_recall_oracle": oracle, "recall_trajectories": len(references),
+           "index_topk": backend.transformer.cfg.index_topk}  # fmt: skip
+    if exact:
+        out["turn_exact"] = turn_exact_match(greedy_predictor(backend.transformer), references)
+    await backend.aclose()
+    return out
 
 
 async def recall_only(args: argparse.Namespace, tasks: list[Any], manifest: dict[str, Any], console: Console) -> dict[str, Any]:
     """`--recall-only`: the indexer's and the oracle's top-k recall, stored beside the manifest's other figures."""
-    backend = shipped_backend(args.checkpoint)
-    references = encode_records(backend.tokenizer, reference_tasks(tasks, args.quick))
-    recall, oracle_recall = topk_recalls(backend.transformer, references)
-    await backend.aclose()
-    k = backend.transformer.cfg.index_topk
-    console.print(f"top-k recall of the dense attention mass (k = {k}) on {len(references)} held-out trajectories: "
-                  f"indexer {recall:.4f}, the best k tokens {oracle_recall:.4f} ({recall / oracle_recall:.3f}x of it)")
-    figures = {"topk_recall": round(recall, 4), "topk_recall_oracle": round(oracle_recall, 4),
-               "recall_trajectories": len(references)}
+    ref = await reference_figures(args.checkpoint, tasks, args.quick, exact=False)
+    recall, oracle = ref["topk_recall"], ref["topk_recall_oracle"]
+    console.print(f"top-k recall of the dense attention mass (k = {ref['index_topk']}) on {ref['recall_trajectories']} "
+                  f"held-out trajectories: indexer {recall:.4f}, the best k tokens {oracle:.4f} ({recall / oracle:.3f}x of it)")
+    figures = {"topk_recall": round(recall, 4), "topk_recall_oracle": round(oracle, 4),
+               "recall_trajectories": ref["recall_trajectories"]}
     if args.write_manifest:
         if not manifest.get("eval") or manifest["eval"].get("quick") != args.quick:
             sys.exit("--recall-only --write-manifest updates a full run's figures: run without --recall-only first")
@@ -217,11 +223,8 @@ async def main() -> dict[str, Any]:
     free_ids = {t.task.task_id for t in free_tasks}
     constrained_same = summarize([r for r in records if r.task_id in free_ids])
 
-    backend = shipped_backend(args.checkpoint)
-    references = encode_records(backend.tokenizer, reference_tasks(tasks, args.quick))
-    recall, oracle_recall = topk_recalls(backend.transformer, references)
-    exact = turn_exact_match(greedy_predictor(backend.transformer), references)
-    await backend.aclose()
+    ref = await reference_figures(args.checkpoint, tasks, args.quick)
+    recall, oracle_recall, exact = ref["topk_recall"], ref["topk_recall_oracle"], ref["turn_exact"]
 
     d12 = {1, 2} & set(diffs)
     figures: dict[str, Any] = {
@@ -246,7 +249,7 @@ async def main() -> dict[str, Any]:
         "eval_seed": args.seed,
         "difficulties": list(diffs),
         "overlap_with_training": overlap,
-        "index_topk": backend.transformer.cfg.index_topk,
+        "index_topk": ref["index_topk"],
         "mean_turns": round(sparse.stats["turns"]["mean"], 2),
         "agent": {k: v for k, v in AGENT_SETTINGS.items() if k != "system_prompt"},
         "wall_s": round(time.perf_counter() - t0, 1),

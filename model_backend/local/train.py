@@ -762,23 +762,19 @@ if __name__ == "__main__":
 
 
 @torch.no_grad()
-def topk_recall(model: DSATransformer, examples: Sequence[Example], *, min_context: int | None = None) -> float:
-    """Share of the dense attention mass that the indexer's top-k keeps, on whole trajectories.
-
-    For every layer and every query that sees more than k tokens (below that, sparse attention is dense), the
-    main attention probabilities of the dense model, summed over heads and normalised, are added up over the k
-    tokens the indexer selects; the result is the mean over those queries and layers. 1.0 means sparse attention
-    drops nothing the dense attention looked at.
-    """
-    return topk_recalls(model, examples, min_context=min_context)[0]
-
-
 def topk_recalls(
     model: DSATransformer, examples: Sequence[Example], *, min_context: int | None = None
 ) -> tuple[float, float]:
-    """(`topk_recall`, the oracle's): the second keeps the k tokens of largest attention mass, the most any
-    selection of k tokens can keep. Their ratio is how good the indexer is; the oracle alone says how far a target
-    recall is reachable at this k with these attention weights."""
+    """(the indexer's top-k recall, the oracle's): shares of the dense attention mass that top-k keeps, on whole
+    trajectories.
+
+    For every layer and every query that sees more than k tokens (below that, sparse attention is dense), the
+    main attention probabilities of the dense model, summed over heads and normalised, are added up over the k
+    tokens the indexer selects (first figure) and over the k tokens of largest mass, the most any selection can
+    keep (second); each is the mean over those queries and layers. 1.0 means sparse attention drops nothing the
+    dense attention looked at; the ratio says how good the indexer is, the oracle alone how far a target recall is
+    reachable at this k with these attention weights.
+    """
     k = model.cfg.index_topk
     start = k if min_context is None else min_context
     total, best, count = 0.0, 0.0, 0
@@ -848,7 +844,7 @@ def greedy_predictor(model: DSATransformer, mode: str = "sparse") -> Callable[[l
 
 
 def encode_records(tokenizer: ChatTokenizer, records: Sequence[Any], *, thinking: bool = True) -> list[Example]:
-    """Held-out tasks' reference trajectories, encoded the way training encodes them (for `topk_recall`)."""
+    """Held-out tasks' reference trajectories, encoded the way training encodes them (for `topk_recalls`)."""
     from envs.trajectories import render
 
     out = []
