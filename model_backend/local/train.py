@@ -28,6 +28,7 @@ import dataclasses
 import json
 import math
 import os
+import platform
 import random
 import statistics
 import sys
@@ -695,6 +696,7 @@ def write_manifest(
         "training": {
             "steps": state.step, "step_minutes": round(state.elapsed / 60, 2), "data_minutes": round(data_minutes, 2),
             "train_minutes": round(state.elapsed / 60 + data_minutes, 2), "torch_threads": torch.get_num_threads(),
+            "cpu": cpu_name(),
             **recipe_cost(recipe, state.history, data_minutes),
             "final_losses": {s: _last(state.history, s) for s in STAGES},
         },
@@ -703,6 +705,64 @@ def write_manifest(
     }  # fmt: skip
     path.write_text(json.dumps(manifest, indent=1) + "\n")
     return path
+
+
+@dataclass
+class RecipeTiming:
+    """What `time_recipe` measured: the median seconds per step of each stage, the projected data minutes, and the
+    whole recipe's projected minutes on this machine."""
+
+    median_step_seconds: dict[str, float]
+    data_minutes: float
+    stage_minutes: dict[str, float]
+    minutes: float
+
+
+def time_recipe(
+    recipe: Recipe, sample_tasks: int = 600, steps: int = 12, *, bf16: bool | None = None
+) -> RecipeTiming:  # fmt: skip
+    """Project what `recipe` costs on this machine without running it: real steps of every stage on real batches
+    of a sample of its own data (an even spread over the length-sorted batches, so the steps see the length mix),
+    timed after one untimed warm-up step, medians times the stages' steps; the data stage scaled linearly from the
+    sample (an overestimate: the tokenizer's training does not grow with the task count). `bf16` overrides the
+    recipe's autocast (the float32 baseline of benchmarks/bench_train_speed.py)."""
+    if bf16 is not None:
+        recipe = dataclasses.replace(recipe, bf16=bf16)
+    t0 = time.monotonic()
+    tokenizer, examples = build_dataset(dataclasses.replace(recipe, n_tasks=sample_tasks), log=lambda _s: None)
+    data_minutes = (time.monotonic() - t0) / 60 * recipe.n_tasks / sample_tasks
+    model = DSATransformer(recipe.model_config(-(-tokenizer.vocab_size // 64) * 64))
+    model.reset_parameters(torch.Generator().manual_seed(recipe.seed))
+    if model.copy is not None and model.copy.variants > 1:
+        model.copy.set_variants(spelling_table(tokenizer))
+    model.train()
+    groups = make_batches(examples, recipe.batch_tokens)
+    picked = [groups[i] for i in range(0, len(groups), max(1, len(groups) // steps))][: steps + 1]
+    batches = [collate([examples[j] for j in g], tokenizer.eos_id, recipe.context_weight) for g in picked]
+    median: dict[str, float] = {}
+    for stage, _n in recipe.stage_steps():
+        opt = make_optimizer(model, recipe, stage)
+        times = []
+        for i in range(steps + 1):
+            start = time.perf_counter()
+            train_step(model, opt, recipe, stage, 1.0, *batches[i % len(batches)])
+            if i:
+                times.append(time.perf_counter() - start)
+        median[stage] = statistics.median(times)
+    stage_minutes = {stage: n * median[stage] / 60 for stage, n in recipe.stage_steps()}
+    return RecipeTiming(median, data_minutes, stage_minutes, data_minutes + sum(stage_minutes.values()))
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo, else `platform.processor()`): the recipe's time is a figure of the machine
+    as much as of the recipe (two 2-core machines here differed 1.9x per dense step), so the manifest records which."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def recipe_cost(recipe: Recipe, history: Sequence[dict[str, Any]], data_minutes: float) -> dict[str, Any]:

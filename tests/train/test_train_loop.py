@@ -16,6 +16,7 @@ from model_backend.local.checkpoint import load_checkpoint
 from model_backend.local.model import DSAConfig, DSATransformer
 from model_backend.local.train import (
     RECIPE_FILE,
+    STAGES,
     STATE_FILE,
     TINY,
     Trainer,
@@ -24,10 +25,12 @@ from model_backend.local.train import (
     _indexed_attention,
     build_dataset,
     collate,
+    cpu_name,
     hidden_states,
     lm_loss,
     lr_at,
     stage_at,
+    time_recipe,
 )
 
 
@@ -85,6 +88,18 @@ def test_trained_checkpoint_loads_with_its_manifest(tiny_run: Path):
     assert manifest["training_data"]["generator_seed"] == TINY.data_seed
     assert manifest["training"]["steps"] == TINY.total_steps
     assert manifest["config"]["vocab_size"] == backend.transformer.cfg.vocab_size >= backend.tokenizer.vocab_size
+    assert manifest["training"]["cpu"] == cpu_name() != ""  # the time figures name the machine they were measured on
+
+
+def test_time_recipe_projects_the_recipe_from_measured_steps():
+    """The budget check of benchmarks/bench_train_speed.py: real steps of every stage, medians times the stages'
+    steps plus the data time scaled from the sample."""
+    timing = time_recipe(TINY, sample_tasks=10, steps=2)
+    assert set(timing.median_step_seconds) == set(STAGES)
+    assert all(0 < t < 60 for t in timing.median_step_seconds.values()), timing
+    assert timing.data_minutes > 0
+    expected = timing.data_minutes + sum(n * timing.median_step_seconds[s] for s, n in TINY.stage_steps()) / 60
+    assert timing.minutes == pytest.approx(expected)
 
 
 def test_schedule_covers_the_stages_and_decays():
