@@ -10,6 +10,9 @@ How: DSML writes `<｜DSML｜invoke name="NAME">` and `<｜DSML｜parameter name
 single special tokens. After either one is generated, the following tokens must spell ` name="` + one of the
 allowed names + `"`; a token is allowed when the bytes so far plus its bytes are still a prefix of one of those
 strings (or run past the end of one, as a token `">` would). Once a name is complete, decoding is free again.
+A parameter already written in the current invoke is not offered again: the template's parser refuses a repeated
+parameter, and a small model that loses count repeats one (`start`, `start`) instead of closing the invoke; once
+every declared parameter is written, no further parameter may be opened.
 After `</｜DSML｜function_calls>` the turn must end (the template puts end-of-sentence there), so only that token
 is allowed: without it a small model can ramble on to `max_tokens` after its calls.
 `ToolCallGrammar` holds the vocabulary's bytes (built once per backend); `for_tools` makes the per-request state.
@@ -60,6 +63,7 @@ class ToolCallConstraint:
         self.spelled = b""
         self.filling: str | None = None  # "tool" or "param": what the current name is
         self.tool: str | None = None  # the tool of the invoke being written
+        self.written: set[str] = set()  # the parameters this invoke already has
         self.ended = False  # the calls block is closed: only end-of-sentence may follow
 
     def allowed(self) -> list[int] | None:
@@ -67,6 +71,9 @@ class ToolCallConstraint:
         if self.ended:
             return [self.grammar.eos_id]
         if self.targets is None:
+            declared = self.params.get(self.tool or "")
+            if declared and self.written.issuperset(declared):  # nothing left to write: no further parameter
+                return [t for t in range(len(self.grammar.token_bytes)) if t != self.grammar.param_id]
             return None
         out = []
         for token, piece in enumerate(self.grammar.token_bytes):
@@ -80,16 +87,20 @@ class ToolCallConstraint:
         if token == self.grammar.calls_end_id:
             self.ended = True
         elif token == self.grammar.invoke_id:
+            self.written = set()
             self._start("tool", list(self.params))
         elif token == self.grammar.param_id:
             # a parameter of an unknown tool (or of a tool without declared parameters) stays free
-            self._start("param", self.params.get(self.tool or "", []))
+            self._start("param", [p for p in self.params.get(self.tool or "", []) if p not in self.written])
         elif self.targets is not None:
             self.spelled += self.grammar.token_bytes[token]
             done = next((t for t in self.targets if self.spelled.startswith(t)), None)
             if done is not None:
+                name = done[len(NAME_PREFIX) : -1].decode()
                 if self.filling == "tool":
-                    self.tool = done[len(NAME_PREFIX) : -1].decode()
+                    self.tool = name
+                else:
+                    self.written.add(name)
                 self.targets = None
 
     def _start(self, filling: str, names: list[str]) -> None:

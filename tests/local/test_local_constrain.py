@@ -30,12 +30,18 @@ def spell(constraint, grammar: ToolCallGrammar, opener: int, rng: random.Random)
     written = b""
     for _ in range(200):
         allowed = constraint.allowed()
-        if allowed is None:
+        if values_free(allowed, grammar):
             return written
         token = rng.choice(allowed)
         written += grammar.token_bytes[token]
         constraint.advance(token)
     raise AssertionError(f"the name never completed: {written!r}")
+
+
+def values_free(allowed: list[int] | None, grammar: ToolCallGrammar) -> bool:
+    """No name is being spelled: any token may come, but for the parameter opener once every parameter the tool
+    declares is written."""
+    return allowed is None or set(range(len(grammar.token_bytes))) - set(allowed) == {grammar.param_id}
 
 
 def name_of(written: bytes) -> str:
@@ -57,7 +63,11 @@ def test_random_choices_among_allowed_tokens_always_spell_an_offered_name(tokeni
         assert param in declared[tool], (tool, param)
         tools_seen.add(tool)
         params_seen.add(param)
-        assert constraint.allowed() is None  # free again after the name: values are the model's own
+        # free again after the name (values are the model's own), but for the parameter opener once every declared
+        # parameter is written (list_accounts and find declare one)
+        allowed = constraint.allowed()
+        assert values_free(allowed, grammar)
+        assert (allowed is None) == (tool == "list_account_owners")
     assert len(tools_seen) == 3 and len(params_seen) == 4  # every name is reachable, prefixes of others included
 
 
@@ -112,3 +122,21 @@ async def test_the_engine_chooses_only_allowed_tokens(temperature: float):
             assert int(logits.argmax()) not in only.ids  # the constraint changed the choice
     finally:
         engine.close()
+
+
+def test_a_parameter_is_not_written_twice_in_one_invoke(tokenizer: ChatTokenizer):
+    """The template's parser refuses a repeated parameter; a model that loses count gets the ones not yet written,
+    and once all are written it cannot open another. A new invoke starts afresh."""
+    grammar = ToolCallGrammar(tokenizer)
+    rng = random.Random(2)
+    for _ in range(20):
+        constraint = grammar.for_tools([fn("list_account_owners", "account_id", "active", "page")])
+        assert constraint is not None
+        assert name_of(spell(constraint, grammar, grammar.invoke_id, rng)) == "list_account_owners"
+        written = [name_of(spell(constraint, grammar, grammar.param_id, rng)) for _ in range(3)]
+        assert sorted(written) == ["account_id", "active", "page"]
+        allowed = constraint.allowed()
+        assert allowed is not None and grammar.param_id not in allowed and grammar.invoke_id in allowed
+        # the next invoke of the same block may use every name again
+        assert name_of(spell(constraint, grammar, grammar.invoke_id, rng)) == "list_account_owners"
+        assert name_of(spell(constraint, grammar, grammar.param_id, rng)) in {"account_id", "active", "page"}
