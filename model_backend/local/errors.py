@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from agentkit.errors import AgentkitError
+from agentkit.errors import AgentkitError, ConfigurationError
 
 
 class LocalModelError(AgentkitError):
     """Base class of the local model's errors."""
 
 
-class CheckpointError(LocalModelError):
-    """A checkpoint file is missing, unreadable, or does not fit the model it is loaded into."""
+class CheckpointError(LocalModelError, ConfigurationError):
+    """A checkpoint file is missing, unreadable, or does not fit the model it is loaded into: a configuration error
+    too (the user named a wrong path or file), so the CLI exits 2 with the message, as for any bad setting."""
 
 
 class CacheCapacityError(LocalModelError):

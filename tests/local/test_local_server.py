@@ -300,10 +300,10 @@ def test_a_prompt_longer_than_the_context_is_a_400(random_checkpoint: Path) -> N
     assert r.json()["error"]["code"] == "context_length_exceeded" and "32" in r.json()["error"]["message"]
 
 
-def test_serve_without_a_checkpoint_says_what_to_do() -> None:
-    if (Path(__file__).parents[2] / "model_backend/local/checkpoint/model.safetensors").exists():
-        pytest.skip("a trained checkpoint ships: `agentkit serve --provider local` has a default")
-    proc = subprocess.run([sys.executable, "-m", "agentkit.cli", "serve", "--port", "1"], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
-    assert proc.returncode == 2
-    assert "init_random_checkpoint" in proc.stderr
+def test_serve_with_a_missing_checkpoint_says_what_to_do(tmp_path: Path) -> None:
+    """A wrong --checkpoint is a configuration error: exit 2 and a message that names the path and the fix."""
+    missing = tmp_path / "no-such-checkpoint"
+    proc = subprocess.run([sys.executable, "-m", "agentkit.cli", "serve", "--provider", "local", "--checkpoint",
+                           str(missing), "--port", "1"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert str(missing) in proc.stderr and "train one" in proc.stderr
