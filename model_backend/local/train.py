@@ -576,12 +576,7 @@ class Trainer:
         tokenizer, examples = build_dataset(recipe, self.log, self.workers)
         data_minutes = (time.monotonic() - t_data) / 60
         torch.manual_seed(recipe.seed)
-        config = recipe.model_config(-(-tokenizer.vocab_size // 64) * 64)
-        model = DSATransformer(config)
-        model.reset_parameters(torch.Generator().manual_seed(recipe.seed))
-        if model.copy is not None and model.copy.variants > 1:
-            model.copy.set_variants(spelling_table(tokenizer))
-        model.train()
+        model = initial_model(recipe, tokenizer)
         state, opt_state = self._load_state(model)
         if state.step:
             self.log(f"resuming at step {state.step}/{recipe.total_steps} ({state.elapsed / 60:.1f} min trained)")
@@ -636,7 +631,7 @@ class Trainer:
         for p in model.parameters():
             p.requires_grad_(True)
         ckpt = save_local_checkpoint(self.dir / "checkpoint", model, tokenizer)
-        write_manifest(ckpt, recipe, state, examples, config, data_minutes)
+        write_manifest(ckpt, recipe, state, examples, model.cfg, data_minutes)
         self.log(f"done: {state.step} steps in {state.elapsed / 60:.1f} min; checkpoint at {ckpt}")
         return ckpt
 
@@ -707,6 +702,16 @@ def write_manifest(
     return path
 
 
+def initial_model(recipe: Recipe, tokenizer: ChatTokenizer) -> DSATransformer:
+    """The recipe's model before its first step, in training mode: the vocabulary rounded up to a multiple of 64,
+    weights drawn from the recipe's seed, the copy head's spelling table from the tokenizer."""
+    model = DSATransformer(recipe.model_config(-(-tokenizer.vocab_size // 64) * 64))
+    model.reset_parameters(torch.Generator().manual_seed(recipe.seed))
+    if model.copy is not None and model.copy.variants > 1:
+        model.copy.set_variants(spelling_table(tokenizer))
+    return model.train()
+
+
 @dataclass
 class RecipeTiming:
     """What `time_recipe` measured: the median seconds per step of each stage, the projected data minutes, and the
@@ -715,7 +720,10 @@ class RecipeTiming:
     median_step_seconds: dict[str, float]
     data_minutes: float
     stage_minutes: dict[str, float]
-    minutes: float
+
+    @property
+    def minutes(self) -> float:
+        return self.data_minutes + sum(self.stage_minutes.values())
 
 
 def time_recipe(
@@ -731,11 +739,7 @@ def time_recipe(
     t0 = time.monotonic()
     tokenizer, examples = build_dataset(dataclasses.replace(recipe, n_tasks=sample_tasks), log=lambda _s: None)
     data_minutes = (time.monotonic() - t0) / 60 * recipe.n_tasks / sample_tasks
-    model = DSATransformer(recipe.model_config(-(-tokenizer.vocab_size // 64) * 64))
-    model.reset_parameters(torch.Generator().manual_seed(recipe.seed))
-    if model.copy is not None and model.copy.variants > 1:
-        model.copy.set_variants(spelling_table(tokenizer))
-    model.train()
+    model = initial_model(recipe, tokenizer)
     groups = make_batches(examples, recipe.batch_tokens)
     picked = [groups[i] for i in range(0, len(groups), max(1, len(groups) // steps))][: steps + 1]
     batches = [collate([examples[j] for j in g], tokenizer.eos_id, recipe.context_weight) for g in picked]
@@ -750,7 +754,7 @@ def time_recipe(
                 times.append(time.perf_counter() - start)
         median[stage] = statistics.median(times)
     stage_minutes = {stage: n * median[stage] / 60 for stage, n in recipe.stage_steps()}
-    return RecipeTiming(median, data_minutes, stage_minutes, data_minutes + sum(stage_minutes.values()))
+    return RecipeTiming(median, data_minutes, stage_minutes)
 
 
 def cpu_name() -> str:
