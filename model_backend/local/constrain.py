@@ -40,6 +40,8 @@ class ToolCallGrammar:
         self.param_id = tokenizer.special_ids[cf.PARAM_OPEN]
         self.calls_end_id = tokenizer.special_ids[cf.CALLS_END]
         self.eos_id = tokenizer.eos_id
+        self.all_but_param = [t for t in range(tokenizer.vocab_size) if t != self.param_id]
+        """What may follow once an invoke has every declared parameter (built once: it is asked every step)."""
 
     def for_tools(self, tools: Sequence[Mapping[str, Any]]) -> ToolCallConstraint | None:
         """Per-request state for OpenAI function-tool dicts; None when no tool is offered (nothing to constrain)."""
@@ -73,7 +75,7 @@ class ToolCallConstraint:
         if self.targets is None:
             declared = self.params.get(self.tool or "")
             if declared and self.written.issuperset(declared):  # nothing left to write: no further parameter
-                return [t for t in range(len(self.grammar.token_bytes)) if t != self.grammar.param_id]
+                return self.grammar.all_but_param
             return None
         out = []
         for token, piece in enumerate(self.grammar.token_bytes):
