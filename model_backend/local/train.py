@@ -25,6 +25,7 @@ continues bit-for-bit the way an uninterrupted run would (same thread count).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -118,9 +119,11 @@ class Recipe:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     save_every: int = 50
-    bf16: bool = True
-    """bfloat16 autocast for the matmuls (weights and optimiser stay float32): about 2x faster on CPUs with
-    AVX512-BF16, same losses to within noise."""
+    bf16: bool | None = None
+    """bfloat16 autocast for the matmuls (weights and optimiser stay float32): 1.5-2x faster on CPUs that multiply
+    bfloat16 natively (AVX512-BF16 or AMX), same losses to within noise; on CPUs without (AVX2 only) PyTorch
+    emulates it and a step is 20x slower than in float32. None: decide by the CPU (`native_bf16`), once per run
+    directory (the decision is stored with the run, so a resumed run keeps its precision)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.context_weight < 1.0:
@@ -135,6 +138,10 @@ class Recipe:
             index_topk=self.index_topk, copy_dim=self.copy_dim, copy_variants=self.copy_variants,
             max_seq_len=8192,
         )  # fmt: skip
+
+    def resolved(self) -> Recipe:
+        """This recipe with `bf16` decided for this machine."""
+        return self if self.bf16 is not None else dataclasses.replace(self, bf16=native_bf16())
 
     def stage_steps(self) -> list[tuple[str, int]]:
         return [(s, n) for s, n in zip(STAGES, (self.dense_steps, self.indexer_steps, self.sparse_steps), strict=True)]
@@ -153,6 +160,29 @@ class Recipe:
             raise TrainError(f"unknown recipe fields {unknown}; known: {known}")
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**data)
+
+
+def native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware. Read from the CPU's flags (AVX512-BF16, AMX-BF16 on x86;
+    BF16 on Arm; `cpuinfo`: the text of /proc/cpuinfo, read when not given), not timed, so the answer is the same on
+    every run on the machine. Without /proc/cpuinfo (macOS, Windows) it is False: float32 is never the slow choice,
+    emulated bfloat16 can be."""
+    if cpuinfo is None:
+        return _native_bf16_here()
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+@functools.cache
+def _native_bf16_here() -> bool:
+    try:
+        return native_bf16(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return False
 
 
 TINY = Recipe(
@@ -492,7 +522,7 @@ def train_step(
         g["lr"] = g["base"] * scale
     mode = {"dense": "dense", "indexer": "dense+indexer", "sparse": "sparse"}[stage]
     weight = real.float()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.resolved().bf16 is True):
         h, index_loss = hidden_states(model, ids, mode, weight)
         lm, lm_target = lm_loss(model, h, ids, target) if stage != "indexer" else (None, None)
     out = {"index": float(index_loss.detach())}
@@ -530,9 +560,13 @@ class Trainer:
     # -- persistence --------------------------------------------------------------------------------------------
 
     def _check_recipe(self) -> None:
+        """Refuse a directory of another recipe; store the recipe, with its precision decided, in a new one. A recipe
+        that leaves `bf16` to the machine takes the stored decision on resume, so a run keeps one precision."""
         path = self.dir / RECIPE_FILE
         if path.exists():
             stored = Recipe.from_dict(json.loads(path.read_text()))
+            if self.recipe.bf16 is None:
+                self.recipe = dataclasses.replace(self.recipe, bf16=stored.bf16)
             if stored != self.recipe:
                 diffs = {k: (v, getattr(self.recipe, k)) for k, v in stored.to_dict().items()
                          if v != self.recipe.to_dict()[k]}  # fmt: skip
@@ -541,6 +575,7 @@ class Trainer:
                     "or delete it to start over"
                 )
         else:
+            self.recipe = self.recipe.resolved()
             self.dir.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(self.recipe.to_dict(), indent=1) + "\n")
 
@@ -568,10 +603,14 @@ class Trainer:
 
         `stop_after`: save the state and return None once this many global steps are done (what an interruption
         leaves behind; used by the resume test)."""
-        recipe = self.recipe
         if self.threads:
             torch.set_num_threads(self.threads)
         self._check_recipe()
+        recipe = self.recipe
+        self.log(f"precision: {'bfloat16 autocast' if recipe.bf16 else 'float32'} ({cpu_name()})")
+        if recipe.bf16 and not native_bf16():
+            self.log("warning: this CPU has no native bfloat16 (no AVX512-BF16/AMX), so bf16 autocast is emulated and "
+                     "steps are about 20x slower than float32; train with bf16=None (decided by the CPU) or False")
         t_data = time.monotonic()
         tokenizer, examples = build_dataset(recipe, self.log, self.workers)
         data_minutes = (time.monotonic() - t_data) / 60
@@ -727,15 +766,16 @@ class RecipeTiming:
 
 
 def time_recipe(
-    recipe: Recipe, sample_tasks: int = 600, steps: int = 12, *, bf16: bool | None = None
+    recipe: Recipe, sample_tasks: int = 600, steps: int = 12, *, bf16: bool | None = None,
+    stages: Sequence[str] = STAGES,
 ) -> RecipeTiming:  # fmt: skip
     """Project what `recipe` costs on this machine without running it: real steps of every stage on real batches
     of a sample of its own data (an even spread over the length-sorted batches, so the steps see the length mix),
     timed after one untimed warm-up step, medians times the stages' steps; the data stage scaled linearly from the
     sample (an overestimate: the tokenizer's training does not grow with the task count). `bf16` overrides the
-    recipe's autocast (the float32 baseline of benchmarks/bench_train_speed.py)."""
-    if bf16 is not None:
-        recipe = dataclasses.replace(recipe, bf16=bf16)
+    recipe's precision (the comparison of benchmarks/bench_train_speed.py); `stages` times only those (the others are
+    missing from the result, and `minutes` is then not the recipe's)."""
+    recipe = recipe.resolved() if bf16 is None else dataclasses.replace(recipe, bf16=bf16)
     t0 = time.monotonic()
     tokenizer, examples = build_dataset(dataclasses.replace(recipe, n_tasks=sample_tasks), log=lambda _s: None)
     data_minutes = (time.monotonic() - t0) / 60 * recipe.n_tasks / sample_tasks
@@ -744,7 +784,8 @@ def time_recipe(
     picked = [groups[i] for i in range(0, len(groups), max(1, len(groups) // steps))][: steps + 1]
     batches = [collate([examples[j] for j in g], tokenizer.eos_id, recipe.context_weight) for g in picked]
     median: dict[str, float] = {}
-    for stage, _n in recipe.stage_steps():
+    timed = [(stage, n) for stage, n in recipe.stage_steps() if stage in stages]
+    for stage, _n in timed:
         opt = make_optimizer(model, recipe, stage)
         times = []
         for i in range(steps + 1):
@@ -753,7 +794,7 @@ def time_recipe(
             if i:
                 times.append(time.perf_counter() - start)
         median[stage] = statistics.median(times)
-    stage_minutes = {stage: n * median[stage] / 60 for stage, n in recipe.stage_steps()}
+    stage_minutes = {stage: n * median[stage] / 60 for stage, n in timed}
     return RecipeTiming(median, data_minutes, stage_minutes)
 
 

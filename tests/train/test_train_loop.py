@@ -3,6 +3,7 @@ compute what the model's own `forward_train` computes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -29,6 +30,7 @@ from model_backend.local.train import (
     hidden_states,
     lm_loss,
     lr_at,
+    native_bf16,
     stage_at,
     time_recipe,
 )
@@ -100,6 +102,8 @@ def test_time_recipe_projects_the_recipe_from_measured_steps():
     assert timing.data_minutes > 0
     expected = timing.data_minutes + sum(n * timing.median_step_seconds[s] for s, n in TINY.stage_steps()) / 60
     assert timing.minutes == pytest.approx(expected)
+    dense_only = time_recipe(TINY, sample_tasks=10, steps=1, stages=("dense",))  # the bench's emulated-bf16 probe
+    assert set(dense_only.median_step_seconds) == set(dense_only.stage_minutes) == {"dense"}
 
 
 def test_schedule_covers_the_stages_and_decays():
@@ -151,3 +155,35 @@ def test_cli_train_resumes_a_finished_run_and_ship_copies_it(tiny_run: Path, tmp
     assert main(["local", "ship", str(tiny_run)]) == 0
     assert LocalDSABackend(tmp_path / "shipped").transformer.cfg.dim == TINY.dim
     assert main(["local", "ship", str(tmp_path / "nothing")]) != 0
+
+
+ZEN3 = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse sse2 avx avx2 fma bmi2\n"
+ZEN4 = "model name\t: AMD EPYC 9B14\nflags\t\t: avx2 avx512f avx512bw avx512_vnni avx512_bf16\n"
+SAPPHIRE = "model name\t: Intel Xeon\nflags\t\t: avx2 avx512f amx_bf16 amx_tile amx_int8\n"
+GRAVITON = "processor\t: 0\nFeatures\t: fp asimd sve i8mm bf16\nCPU implementer\t: 0x41\n"
+
+
+@pytest.mark.parametrize("cpuinfo, native", [(ZEN3, False), (ZEN4, True), (SAPPHIRE, True), (GRAVITON, True),
+                                             ("", False), ("model name : avx512_bf16 in a name\n", False)])
+def test_native_bf16_reads_the_cpu_flags(cpuinfo: str, native: bool):
+    """Emulated bfloat16 made a step 20x slower than float32 on an AVX2 machine: the default precision follows the
+    hardware, from its flags alone (a name that happens to contain a flag's spelling is not a flag)."""
+    assert native_bf16(cpuinfo) is native
+
+
+def test_a_run_decides_its_precision_once(tmp_path: Path):
+    """`bf16=None` is decided for this CPU when the run directory is made, stored there, and a resume keeps it even
+    where the CPU would decide otherwise (one run, one precision)."""
+    assert TINY.bf16 is None and TINY.resolved().bf16 is native_bf16()
+    fresh = Trainer(TINY, tmp_path / "new", log=lambda _: None, progress=False)
+    fresh._check_recipe()
+    assert fresh.recipe.bf16 is native_bf16()
+    assert json.loads((tmp_path / "new" / RECIPE_FILE).read_text())["bf16"] is native_bf16()
+    other = dataclasses.replace(TINY, bf16=not native_bf16())
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / RECIPE_FILE).write_text(json.dumps(other.to_dict()))
+    resumed = Trainer(TINY, tmp_path / "old", log=lambda _: None, progress=False)
+    resumed._check_recipe()
+    assert resumed.recipe == other
+    with pytest.raises(TrainError, match="another recipe"):  # an explicit precision must match the run's
+        Trainer(dataclasses.replace(TINY, bf16=native_bf16()), tmp_path / "old", log=lambda _: None)._check_recipe()
