@@ -11,8 +11,10 @@ costs the same, and a 4-layer dense prefill of 64K tokens would take a quarter o
 the whole model at batch 1 and batch 4 (every sequence at that context), the attention part of the batch-1 step
 and the lightning indexer's share of the sparse step, and the peak memory of a prefill. Also the cache bytes per
 token (MLA latent + indexer key vs a plain MHA K/V cache of the same heads) and a correctness check: with k >= T,
-sparse and dense logits agree. Indexer keys are cached in bfloat16 (`--index-dtype`; DeepSeek keeps them in FP8):
-they only rank tokens, and reading them is most of the sparse step's attention work at long context.
+sparse and dense logits agree. Indexer keys are cached in bfloat16 where the CPU multiplies it natively (`--index-dtype`;
+DeepSeek keeps them in FP8): they only rank tokens, and reading them is most of the sparse step's attention work at
+long context. On a CPU without native bfloat16 (AVX2 only) it is emulated and slower than float32, so there the keys
+stay in float32.
 
     python benchmarks/bench_dsa.py            # 4K, 16K, 32K, 64K (about 10 minutes)
     python benchmarks/bench_dsa.py --quick    # under a minute: prefill at 4K and 16K, decode at 4K-32K over a
@@ -38,6 +40,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model_backend.local.cache import DSACache
+from model_backend.local.cpu import native_bf16
 from model_backend.local.model import DSAConfig, DSATransformer
 
 PAGE = 4096
@@ -198,11 +201,14 @@ def main() -> None:
     parser.add_argument("--topk", type=int, default=512, help="tokens selected per query (default 512)")
     parser.add_argument("--batch", type=int, default=4, help="sequences in the batched decode (default 4)")
     parser.add_argument("--contexts", type=str, default=None, help="comma-separated context lengths")
-    parser.add_argument("--index-dtype", choices=("bfloat16", "float32"), default="bfloat16",
-                        help="dtype of the cached indexer keys (default bfloat16)")  # fmt: skip
+    parser.add_argument("--index-dtype", choices=("auto", "bfloat16", "float32"), default="auto",
+                        help="dtype of the cached indexer keys (default auto: bfloat16 where the CPU has it natively, "
+                             "float32 where it would be emulated, many times slower)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.index_dtype == "auto":
+        args.index_dtype = "bfloat16" if native_bf16() else "float32"
     index_dtype = getattr(torch, args.index_dtype)
 
     contexts = [int(c) for c in args.contexts.split(",")] if args.contexts else [4096, 16384, 32768]

@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from model_backend.local.backend import SHIPPED_CHECKPOINT
-from model_backend.local.train import Recipe, cpu_name, native_bf16, time_recipe
+from model_backend.local.cpu import cpu_name, native_bf16
+from model_backend.local.train import Recipe, time_recipe
 
 BUDGET_MINUTES = 60.0
 

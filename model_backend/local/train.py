@@ -25,11 +25,9 @@ continues bit-for-bit the way an uninterrupted run would (same thread count).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import math
 import os
-import platform
 import random
 import statistics
 import sys
@@ -49,6 +47,7 @@ from envs.eval import DEFAULT_SYSTEM_PROMPT
 from . import chat_format as cf
 from .backend import save_local_checkpoint
 from .copy_head import copy_label_log_probs, spelling_variants
+from .cpu import cpu_name, native_bf16
 from .dsa import indexer_kl_loss, select_topk
 from .model import DSAConfig, DSATransformer, field_check
 from .tokenizer import ChatTokenizer, train_tokenizer
@@ -160,29 +159,6 @@ class Recipe:
             raise TrainError(f"unknown recipe fields {unknown}; known: {known}")
         data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**data)
-
-
-def native_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware. Read from the CPU's flags (AVX512-BF16, AMX-BF16 on x86;
-    BF16 on Arm; `cpuinfo`: the text of /proc/cpuinfo, read when not given), not timed, so the answer is the same on
-    every run on the machine. Without /proc/cpuinfo (macOS, Windows) it is False: float32 is never the slow choice,
-    emulated bfloat16 can be."""
-    if cpuinfo is None:
-        return _native_bf16_here()
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() in ("flags", "features"):
-            flags.update(value.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
-
-
-@functools.cache
-def _native_bf16_here() -> bool:
-    try:
-        return native_bf16(Path("/proc/cpuinfo").read_text())
-    except OSError:
-        return False
 
 
 TINY = Recipe(
@@ -796,18 +772,6 @@ def time_recipe(
         median[stage] = statistics.median(times)
     stage_minutes = {stage: n * median[stage] / 60 for stage, n in timed}
     return RecipeTiming(median, data_minutes, stage_minutes)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (/proc/cpuinfo, else `platform.processor()`): the recipe's time is a figure of the machine
-    as much as of the recipe (two 2-core machines here differed 1.9x per dense step), so the manifest records which."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def recipe_cost(recipe: Recipe, history: Sequence[dict[str, Any]], data_minutes: float) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -233,20 +234,32 @@ def _free_port() -> int:
 async def test_shutdown_lets_an_in_flight_stream_finish(memorised_checkpoint: Path) -> None:
     backend = LocalDSABackend(memorised_checkpoint, max_tokens=150, max_batch=1)
     srv = ChatServer(backend, port=0).start()
-    body = {"model": "local-dsa", "stream": True, "max_tokens": 150, "temperature": 1.0, "seed": 3,
-            "messages": [{"role": "user", "content": "keep talking"}]}  # fmt: skip
-    lines: list[str] = []
-    async with httpx.AsyncClient(base_url=srv.base_url, timeout=60) as http:
-        async with http.stream("POST", "/chat/completions", json=body) as r:
-            stopping, at_stop = None, 0
+    body: dict[str, Any] = {"model": "local-dsa", "stream": True, "max_tokens": 150, "temperature": 1.0,
+                            "messages": [{"role": "user", "content": "keep talking"}]}  # fmt: skip
+
+    async def stream(http: httpx.AsyncClient, seed: int, stop_after: int | None = None) -> tuple[list[str], int]:
+        lines: list[str] = []
+        stopping, at_stop = None, 0
+        async with http.stream("POST", "/chat/completions", json={**body, "seed": seed}) as r:
             async for line in r.aiter_lines():
                 lines.append(line)
-                if stopping is None and len(lines) > 4:
+                if stop_after is not None and stopping is None and len(lines) > stop_after:
                     stopping = asyncio.create_task(asyncio.to_thread(srv.stop))  # shut down mid-stream
                     at_stop = len(lines)
+        if stop_after is not None:
             assert stopping is not None
             await stopping
-    assert len(lines) > at_stop + 20  # the shutdown began long before the stream ended
+        return lines, at_stop
+
+    async with httpx.AsyncClient(base_url=srv.base_url, timeout=60) as http:
+        # a seed whose sampled stream is long (where a sample ends depends on the CPU's float rounding)
+        for seed in range(40):
+            full, _ = await stream(http, seed)
+            if len(full) >= 40:
+                break
+        assert len(full) >= 40, "no seed gave a long stream"
+        lines, at_stop = await stream(http, seed, stop_after=4)
+    assert len(lines) == len(full) > at_stop + 30  # the shutdown began long before the stream ended, and cut nothing
     assert lines[-2] == "data: [DONE]" or lines[-1] == "data: [DONE]"  # and the stream was completed, not cut
     assert backend.engine._closed  # and the backend was closed after it
     async with httpx.AsyncClient(timeout=2) as http:

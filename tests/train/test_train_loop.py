@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from model_backend.local.backend import LocalDSABackend
 from model_backend.local.checkpoint import load_checkpoint
+from model_backend.local.cpu import cpu_name, native_bf16
 from model_backend.local.model import DSAConfig, DSATransformer
 from model_backend.local.train import (
     RECIPE_FILE,
@@ -26,11 +27,9 @@ from model_backend.local.train import (
     _indexed_attention,
     build_dataset,
     collate,
-    cpu_name,
     hidden_states,
     lm_loss,
     lr_at,
-    native_bf16,
     stage_at,
     time_recipe,
 )
