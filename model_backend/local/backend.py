@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,8 +38,24 @@ log = logging.getLogger("agentkit.local")
 
 MODEL_ID = "local-dsa"
 WEIGHTS_FILE = "model.safetensors"
+MANIFEST_FILE = "manifest.json"
 SHIPPED_CHECKPOINT = Path(__file__).with_name("checkpoint")
 """Where the trained checkpoint ships inside the package (written by the training issue)."""
+
+
+def agent_settings(checkpoint_dir: Path) -> dict[str, Any]:
+    """The `agent` section of a checkpoint's manifest.json ({} without one). A manifest that cannot be read is a
+    broken checkpoint, not a reason to fall back silently to settings the model was not trained with."""
+    path = checkpoint_dir / MANIFEST_FILE
+    if not path.is_file():
+        return {}
+    try:
+        agent = json.loads(path.read_text()).get("agent", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path} is not a readable manifest ({exc}); restore it or remove it") from None
+    if not isinstance(agent, dict):
+        raise CheckpointError(f"{path}: 'agent' must be an object of settings, got {type(agent).__name__}")
+    return agent
 
 
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
@@ -87,7 +104,10 @@ class LocalDSABackend:
     `mode`: "sparse" (DSA top-k, default) or "dense" attention; a request may override it with
     `extra={"attention": "dense"}`. Sampling defaults apply when a request leaves them unset: greedy unless
     `temperature` > 0; `seed` makes sampling reproducible (also per request via `extra={"seed": n}`).
-    `thinking` is the default when a request leaves `thinking` unset. Up to `max_batch` requests decode together;
+    `thinking` is the default when a request leaves `thinking` unset, `max_tokens` when it leaves `max_tokens` unset;
+    left as None, both come from the checkpoint's manifest (its `agent` section: the settings the model was trained
+    and measured with; for the shipped model thinking on and 320 tokens a turn), else thinking off and 1024 tokens.
+    Up to `max_batch` requests decode together;
     `threads` is the model worker's intra-op thread count (see GenerationEngine). With `constrain_tool_calls`
     (default) a tool call can only name an offered tool and one of its declared parameters (constrain.py).
     """
@@ -100,11 +120,11 @@ class LocalDSABackend:
         mode: str = "sparse",
         max_batch: int = 8,
         context_len: int = 4096,
-        max_tokens: int = 1024,
+        max_tokens: int | None = None,
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
-        thinking: bool = False,
+        thinking: bool | None = None,
         threads: int = 1,
         constrain_tool_calls: bool = True,
         transformer: DSATransformer | None = None,
@@ -114,8 +134,9 @@ class LocalDSABackend:
             raise ConfigurationError(
                 "pass both transformer= and tokenizer=, or neither (then a checkpoint is loaded)"
             )
+        trained: dict[str, Any] = {}
         if transformer is None or tokenizer is None:
-            transformer, tokenizer = self._load(checkpoint)
+            transformer, tokenizer, trained = self._load(checkpoint)
         if tokenizer.vocab_size > transformer.cfg.vocab_size:
             raise CheckpointError(
                 f"tokenizer ({tokenizer.vocab_size} ids) and model ({transformer.cfg.vocab_size}) do not match"
@@ -123,11 +144,11 @@ class LocalDSABackend:
         self.model = model_id
         self.transformer = transformer
         self.tokenizer = tokenizer
-        self.max_tokens = max_tokens
+        self.max_tokens = max_tokens if max_tokens is not None else int(trained.get("max_tokens", 1024))
         self.temperature = temperature
         self.top_p = top_p
         self.seed = seed
-        self.thinking = thinking
+        self.thinking = thinking if thinking is not None else bool(trained.get("thinking", False))
         self.grammar = ToolCallGrammar(tokenizer) if constrain_tool_calls else None
         stop = [
             tokenizer.eos_id,
@@ -146,7 +167,8 @@ class LocalDSABackend:
         )
 
     @staticmethod
-    def _load(checkpoint: str | Path | None) -> tuple[DSATransformer, ChatTokenizer]:
+    def _load(checkpoint: str | Path | None) -> tuple[DSATransformer, ChatTokenizer, dict[str, Any]]:
+        """(model, tokenizer, the manifest's agent settings: {} when the checkpoint has none)."""
         if checkpoint is None:
             if not (SHIPPED_CHECKPOINT / WEIGHTS_FILE).is_file():
                 raise ConfigurationError(
@@ -156,7 +178,7 @@ class LocalDSABackend:
                 )
             checkpoint = SHIPPED_CHECKPOINT
         weights, tok_file = checkpoint_paths(checkpoint)
-        return load_checkpoint(weights), ChatTokenizer.load(tok_file)
+        return load_checkpoint(weights), ChatTokenizer.load(tok_file), agent_settings(weights.parent)
 
     def __repr__(self) -> str:
         return f"LocalDSABackend(model={self.model!r}, mode={self.engine.mode!r}, params={self.n_parameters})"

@@ -45,7 +45,7 @@ from agentkit.messages import Message, SystemMessage
 from envs.eval import DEFAULT_SYSTEM_PROMPT
 
 from . import chat_format as cf
-from .backend import save_local_checkpoint
+from .backend import MANIFEST_FILE, save_local_checkpoint
 from .copy_head import copy_label_log_probs, spelling_variants
 from .cpu import cpu_name, native_bf16
 from .dsa import indexer_kl_loss, select_topk
@@ -691,7 +691,7 @@ def write_manifest(
 ) -> Path:
     """manifest.json beside the weights: the recipe, the training data's seeds and size, the measured time. The
     quality figures are added by benchmarks/bench_agent_quality.py (`update_manifest`), never by hand."""
-    path = ckpt / "manifest.json"
+    path = ckpt / MANIFEST_FILE
     old = json.loads(path.read_text()) if path.exists() else {}
     manifest = {
         "model_id": "local-dsa",
@@ -925,13 +925,11 @@ def encode_records(tokenizer: ChatTokenizer, records: Sequence[Any], *, thinking
 
 
 def shipped_backend(checkpoint: str | Path | None = None, **overrides: Any) -> Any:
-    """A `LocalDSABackend` over the shipped checkpoint (or `checkpoint`) with the settings it was trained for:
-    thinking on, greedy, `max_tokens` from AGENT_SETTINGS. Keyword overrides go to `LocalDSABackend`."""
+    """A greedy `LocalDSABackend` over the shipped checkpoint (or `checkpoint`); thinking and `max_tokens` come from
+    the checkpoint's manifest, the settings it was trained for. Keyword overrides go to `LocalDSABackend`."""
     from .backend import SHIPPED_CHECKPOINT, LocalDSABackend
 
-    kwargs: dict[str, Any] = {"thinking": AGENT_SETTINGS["thinking"], "max_tokens": AGENT_SETTINGS["max_tokens"],
-                              "temperature": 0.0, **overrides}  # fmt: skip
-    return LocalDSABackend(checkpoint or SHIPPED_CHECKPOINT, **kwargs)
+    return LocalDSABackend(checkpoint or SHIPPED_CHECKPOINT, **{"temperature": 0.0, **overrides})
 
 
 def agent_factory(backend: Any, **overrides: Any) -> Any:

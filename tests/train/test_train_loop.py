@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from model_backend.local.backend import LocalDSABackend
 from model_backend.local.checkpoint import load_checkpoint
 from model_backend.local.cpu import cpu_name, native_bf16
+from model_backend.local.errors import CheckpointError
 from model_backend.local.model import DSAConfig, DSATransformer
 from model_backend.local.train import (
     RECIPE_FILE,
@@ -90,6 +91,26 @@ def test_trained_checkpoint_loads_with_its_manifest(tiny_run: Path):
     assert manifest["training"]["steps"] == TINY.total_steps
     assert manifest["config"]["vocab_size"] == backend.transformer.cfg.vocab_size >= backend.tokenizer.vocab_size
     assert manifest["training"]["cpu"] == cpu_name() != ""  # the time figures name the machine they were measured on
+
+
+def test_a_checkpoint_runs_with_the_settings_it_was_trained_for(tiny_run: Path, tmp_path: Path):
+    """`agentkit eval --provider local` and every other `LocalDSABackend()` get the manifest's thinking mode and turn
+    length unless told otherwise; a checkpoint without a manifest gets the plain defaults; a broken one says so."""
+    agent = json.loads((tiny_run / "checkpoint" / "manifest.json").read_text())["agent"]
+    assert agent["thinking"] is True and agent["max_tokens"] == 320
+    trained = LocalDSABackend(tiny_run / "checkpoint")
+    assert (trained.thinking, trained.max_tokens) == (True, 320)
+    told = LocalDSABackend(tiny_run / "checkpoint", thinking=False, max_tokens=64)
+    assert (told.thinking, told.max_tokens) == (False, 64)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("model.safetensors", "tokenizer.json"):
+        (bare / name).write_bytes((tiny_run / "checkpoint" / name).read_bytes())
+    plain = LocalDSABackend(bare)
+    assert (plain.thinking, plain.max_tokens) == (False, 1024)
+    (bare / "manifest.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not a readable manifest"):
+        LocalDSABackend(bare)
 
 
 def test_time_recipe_projects_the_recipe_from_measured_steps():
