@@ -632,9 +632,9 @@ class Trainer:
                 with (self.dir / LOG_FILE).open("a") as f:
                     f.write(json.dumps(entry) + "\n")
                 if bar is not None:
-                    bar.update(state.step, entry)
+                    bar.update(state.step, entry, minutes_left(recipe, state.history))
                 elif state.step % 10 == 0 or state.step == recipe.total_steps:
-                    self.log(_fmt(entry, recipe.total_steps))
+                    self.log(_fmt(entry, recipe.total_steps, minutes_left(recipe, state.history)))
                 if state.step - last_save >= recipe.save_every or stage_at(recipe, state.step)[0] != stage:
                     self._save_state(model, opt, state)
                     save_local_checkpoint(self.dir / "latest", model, tokenizer)  # for looking in on a long run
@@ -662,9 +662,15 @@ def _peak(recipe: Recipe, stage: str) -> float:
     return {"dense": recipe.lr, "indexer": recipe.indexer_lr, "sparse": recipe.sparse_lr}[stage]
 
 
-def _fmt(entry: dict[str, Any], total: int) -> str:
+def _fmt(entry: dict[str, Any], total: int, left: float | None) -> str:
     return (f"step {entry['step']}/{total} [{entry['stage']}] lm {entry['lm']:.4f} index {entry['index']:.4f} "
-            f"grad {entry['grad_norm']:.2f} {entry['minutes']:.1f} min")  # fmt: skip
+            f"grad {entry['grad_norm']:.2f} {entry['minutes']:.1f} min{_left(left)}")  # fmt: skip
+
+
+def _left(minutes: float | None) -> str:
+    if minutes is None or minutes <= 0:
+        return ""
+    return f", about {minutes:.0f} min left" if minutes >= 1 else ", under a minute left"
 
 
 class _Bar:
@@ -674,13 +680,14 @@ class _Bar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._p = Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("{task.fields[losses]}"), TimeElapsedColumn())  # fmt: skip
+                           TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
+                           TextColumn("{task.fields[left]}"))  # fmt: skip
         self._p.start()
-        self._task = self._p.add_task("train", total=total, completed=done, stage="", losses="")
+        self._task = self._p.add_task("train", total=total, completed=done, stage="", losses="", left="")
 
-    def update(self, step: int, entry: dict[str, Any]) -> None:
+    def update(self, step: int, entry: dict[str, Any], left: float | None) -> None:
         losses = f"lm {entry['lm']:.4f} index {entry['index']:.4f}"
-        self._p.update(self._task, completed=step, stage=entry["stage"], losses=losses)
+        self._p.update(self._task, completed=step, stage=entry["stage"], losses=losses, left=_left(left)[2:])
 
     def close(self) -> None:
         self._p.stop()
@@ -781,15 +788,43 @@ def recipe_cost(recipe: Recipe, history: Sequence[dict[str, Any]], data_minutes:
     Why beside `train_minutes`: that one is the run's wall time, and it counts every slowdown the machine had (other
     jobs, a resumed run's earlier code). Medians ignore transient spikes but not a slow recipe: most steps of a stage
     would have to be disturbed to move them."""
+    median = step_medians(history)
+    minutes = data_minutes + sum(n * median.get(stage, 0.0) for stage, n in recipe.stage_steps()) / 60
+    return {"median_step_seconds": {k: round(v, 3) for k, v in median.items()},
+            "recipe_minutes_at_median": round(minutes, 2)}  # fmt: skip
+
+
+def step_medians(history: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Median seconds per step of each stage in a run's log (`minutes` is the running training time)."""
     times: dict[str, list[float]] = {}
     prev = 0.0
     for entry in history:
         times.setdefault(entry["stage"], []).append(60 * (entry["minutes"] - prev))
         prev = entry["minutes"]
-    median = {stage: statistics.median(t) for stage, t in times.items()}
-    minutes = data_minutes + sum(n * median.get(stage, 0.0) for stage, n in recipe.stage_steps()) / 60
-    return {"median_step_seconds": {k: round(v, 3) for k, v in median.items()},
-            "recipe_minutes_at_median": round(minutes, 2)}  # fmt: skip
+    return {stage: statistics.median(t) for stage, t in times.items()}
+
+
+STEP_COST = {"dense": 1.0, "indexer": 2.6, "sparse": 4.5}
+"""A stage's step time relative to a dense step, for estimating stages a run has not reached yet: measured by
+benchmarks/bench_train_speed.py at 2.5x/3.9x (bf16 on AMX) and 2.7x/5.0x (float32 on AVX2); the indexer and sparse
+steps materialise [batch, seq, seq] scores that the dense step's fused kernel never does."""
+
+
+def minutes_left(recipe: Recipe, history: Sequence[dict[str, Any]]) -> float | None:
+    """Estimated training minutes to the end of the recipe: the steps left in each stage times that stage's median
+    step so far, or, for a stage not reached yet, the latest stage's median scaled by `STEP_COST`. None before the
+    first step. What the progress bar and the log lines show as the time left."""
+    if not history:
+        return None
+    median = step_medians(history)
+    latest = history[-1]["stage"]
+    per_dense = median[latest] / STEP_COST[latest]
+    done: dict[str, int] = {}
+    for entry in history:
+        done[entry["stage"]] = done.get(entry["stage"], 0) + 1
+    seconds = sum(max(n - done.get(stage, 0), 0) * median.get(stage, per_dense * STEP_COST[stage])
+                  for stage, n in recipe.stage_steps())  # fmt: skip
+    return seconds / 60
 
 
 def _last(history: Sequence[dict[str, Any]], stage: str) -> dict[str, float | None] | None:

@@ -21,6 +21,7 @@ from model_backend.local.train import (
     RECIPE_FILE,
     STAGES,
     STATE_FILE,
+    STEP_COST,
     TINY,
     Trainer,
     TrainError,
@@ -31,6 +32,7 @@ from model_backend.local.train import (
     hidden_states,
     lm_loss,
     lr_at,
+    minutes_left,
     stage_at,
     time_recipe,
 )
@@ -124,6 +126,21 @@ def test_time_recipe_projects_the_recipe_from_measured_steps():
     assert timing.minutes == pytest.approx(expected)
     dense_only = time_recipe(TINY, sample_tasks=10, steps=1, stages=("dense",))  # the bench's emulated-bf16 probe
     assert set(dense_only.median_step_seconds) == set(dense_only.stage_minutes) == {"dense"}
+
+
+def test_time_left_counts_each_stage_at_its_own_step_cost():
+    """The progress bar's estimate: stages not reached yet cost STEP_COST times the latest stage's step, and a stage
+    once reached is counted at its own median (a 1 s dense step then a 4 s indexer step)."""
+    dense = [{"stage": "dense", "minutes": (i + 1) / 60} for i in range(3)]  # 1 s a step
+    assert minutes_left(TINY, []) is None
+    want = (3 * 1.0 + 2 * STEP_COST["indexer"] + 2 * STEP_COST["sparse"]) / 60
+    assert minutes_left(TINY, dense) == pytest.approx(want)
+    rest = [{"stage": "dense", "minutes": (i + 4) / 60} for i in range(3)]
+    indexer = [{"stage": "indexer", "minutes": 6 / 60 + 4 / 60}]  # 4 s
+    got = minutes_left(TINY, dense + rest + indexer)
+    assert got == pytest.approx((1 * 4.0 + 2 * 4.0 / STEP_COST["indexer"] * STEP_COST["sparse"]) / 60)
+    done = dense + rest + indexer * 2 + [{"stage": "sparse", "minutes": 1.0}] * 2
+    assert minutes_left(TINY, done) == 0
 
 
 def test_schedule_covers_the_stages_and_decays():
