@@ -10,6 +10,8 @@ expected diff is then derived by executing the composed reference from scratch. 
 | trivial             | doing nothing fails the verifier                                                   |
 | redundant_step      | dropping any state-changing step of the reference fails the verifier              |
 | leak                | no looked-up value appears in the instruction                                     |
+| unseen_path         | every path the reference passes to a tool (or its directory) was shown to the     |
+|                     | agent first, in the instruction or an earlier result: nothing is guessed          |
 | nondeterministic    | regenerating from the same (family, difficulty, seed) gives the same task         |
 | duplicate           | no two tasks of a set have the same content (checked by `generate`)               |
 | compose             | the templates could not fill the difficulty's step budget (generation error)      |
@@ -47,7 +49,8 @@ MAX_CALLS = {1: 2, 2: 4, 3: 6, 4: 9, 5: 16}
 """Reference length per difficulty: 1-2 dependent calls at level 1, 8 or more at level 5."""
 MAX_ATTEMPTS = 25
 DISCARD_REASONS = (
-    "compose", "reference_error", "reference_fails", "trivial", "redundant_step", "leak", "nondeterministic",
+    "compose", "reference_error", "reference_fails", "trivial", "redundant_step", "leak", "unseen_path",
+    "nondeterministic",
     "duplicate",
 )
 
@@ -201,6 +204,8 @@ def check_task(record: TaskRecord, *, determinism: bool = True) -> str | None:
             return "redundant_step"
     if leaked(record.task.instruction, record.meta.get("hidden", [])):
         return "leak"
+    if unseen_path(record.task.instruction, sol.calls, [r.value for r in trace.results]) is not None:
+        return "unseen_path"
     if determinism:
         fam = families().get(record.task.family)
         if fam is None:
@@ -211,6 +216,21 @@ def check_task(record: TaskRecord, *, determinism: bool = True) -> str | None:
             return "nondeterministic"
         if again.to_dict() != record.to_dict():  # structural equality; byte equality is tested on whole files
             return "nondeterministic"
+    return None
+
+
+def unseen_path(instruction: str, calls: Sequence[Any], results: Sequence[Any]) -> str | None:
+    """The first path argument of `calls` that neither the instruction nor an earlier result names (itself or its
+    directory), else None. A reference that uses such a path knows something the agent cannot find out, and a model
+    trained on it learns to guess."""
+    seen = instruction
+    for call, value in zip(calls, results, strict=True):
+        for arg in call.arguments.values():
+            if isinstance(arg, str) and arg.startswith("/"):
+                parent = arg.rstrip("/").rsplit("/", 1)[0] or "/"
+                if arg not in seen and parent not in seen:
+                    return arg
+        seen += " " + str(value)
     return None
 
 

@@ -35,6 +35,25 @@ def test_reference_passes_through_runtime(task_set: list[TaskRecord]) -> None:
         assert verdict.passed, (rec.task.task_id, verdict.failures)
 
 
+def test_every_path_the_reference_uses_is_one_the_agent_can_see(task_set: list[TaskRecord]) -> None:
+    """A reference solution may only use what the agent is shown: a path it passes to a tool must be named (itself
+    or its directory) in the instruction or an earlier result. The file-system family once kept its config
+    directory (one of three) out of the instruction, so its reference solutions, and any model trained on them,
+    guessed it."""
+    checked = 0
+    for rec in task_set:
+        trace, _ = _run(rec)
+        seen = rec.task.instruction
+        for call, result in zip(rec.solution.calls, trace.results, strict=True):
+            for value in call.arguments.values():
+                if isinstance(value, str) and value.startswith("/"):
+                    parent = value.rstrip("/").rsplit("/", 1)[0] or "/"
+                    assert value in seen or parent in seen, (rec.task.task_id, call.tool, value)
+                    checked += 1
+            seen += " " + str(result.value)
+    assert checked > 50  # the set really has path arguments
+
+
 def test_doing_nothing_fails(task_set: list[TaskRecord]) -> None:
     for rec in task_set:
         verdict = rec.verifier.check(empty_diff(), None, Workspace(rec.environment.state).get)

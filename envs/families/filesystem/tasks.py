@@ -34,9 +34,10 @@ def config_value(g: GoalBuilder) -> None:
     _, values = _read_conf(g, svc)
     value = int(values[key])
     g.hide(value)
+    root = g.w.data["root"]  # said in the instruction: one of three directories, which no tool call could reveal
     g.say(pick(g.rng, (f"What {'port does' if key == 'port' else 'worker count does'} the {svc} service use? "
-                       "Its config file is in the application config directory.",
-                       f"Find the {svc} service's configuration and tell me its {key} setting.")))
+                       f"Its config file is in the application config directory, {root}.",
+                       f"Find the {svc} service's configuration under {root} and tell me its {key} setting.")))
     g.answer_number(value, f"The {svc} service has {key} = {value}.", f"The file says {key} = {value}.", 0)
 
 
@@ -53,7 +54,8 @@ def set_level(g: GoalBuilder) -> None:
         g.do("write_file", "Writing the file back with only the log level changed.", path=path,
              content=text.replace(old, new))
     g.expect(w.c("files"), path, w.f("content"), text.replace(old, new))
-    g.say(f"Set the log level of the {svc} service to {level} in its config file; leave everything else as is.")
+    g.say(f"Set the log level of the {svc} service to {level} in its config file (in {w.data['root']}); leave "
+          "everything else as is.")
 
 
 def _logs(g: GoalBuilder, svc: str, thought: str) -> list[dict]:
