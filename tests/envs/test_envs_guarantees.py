@@ -3,6 +3,8 @@ difficulties), through the runtime and the verifier."""
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections import Counter
 
 import pytest
@@ -52,6 +54,44 @@ def test_every_path_the_reference_uses_is_one_the_agent_can_see(task_set: list[T
                     checked += 1
             seen += " " + str(result.value)
     assert checked > 50  # the set really has path arguments
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+
+
+def _date_said(date: str, seen: str) -> bool:
+    """An ISO date (or year-month) is known to the agent when it was shown as such, is a day next to one shown ('one
+    day later than booked'), or the instruction spells out its year, month and day ('Tuesday the 5th of August
+    2025', 'February 2025')."""
+    if date in seen:
+        return True
+    parts = date.split("-")
+    if len(parts) == 3:
+        day = datetime.date.fromisoformat(date)
+        if any(str(day + datetime.timedelta(days=d)) in seen for d in (-1, 1)):
+            return True
+    year, month = parts[0], MONTHS[int(parts[1]) - 1]
+    day_said = len(parts) < 3 or re.search(rf"\b{int(parts[2])}(st|nd|rd|th)? of {month}", seen) is not None
+    return year in seen and month in seen and day_said
+
+
+def test_every_date_the_reference_uses_is_one_the_agent_can_see(task_set: list[TaskRecord]) -> None:
+    """As for paths: calendar instructions once said 'on Monday' with no week, and travel ones 'the 5th of August'
+    with no year, while their references searched 2025-07-07 and 2025-08-05."""
+    checked = 0
+    for rec in task_set:
+        if rec.task.family == "dataset":  # its python code filters rows by dates that the data files show
+            continue
+        trace, _ = _run(rec)
+        seen = rec.task.instruction
+        for call, result in zip(rec.solution.calls, trace.results, strict=True):
+            for value in call.arguments.values():
+                for date in re.findall(r"\b20\d\d-\d\d(?:-\d\d)?\b", str(value)):
+                    assert _date_said(date, seen), (rec.task.task_id, call.tool, date, rec.task.instruction)
+                    checked += 1
+            seen += " " + str(result.value)
+    assert checked > 50
 
 
 def test_doing_nothing_fails(task_set: list[TaskRecord]) -> None:

@@ -10,7 +10,14 @@ from envs.families._kit import ids, people, pick, vocab
 DAYS = ("2025-07-07", "2025-07-08", "2025-07-09", "2025-07-10", "2025-07-11")
 DAY_NAMES = {"2025-07-07": "Monday", "2025-07-08": "Tuesday", "2025-07-09": "Wednesday", "2025-07-10": "Thursday",
              "2025-07-11": "Friday"}
-"""Instructions name the weekday (all days are in the week of 2025-07-07), so dates add no stray numbers."""
+"""All days are in the week of 2025-07-07. Answers name the weekday alone (no stray numbers beside a count);
+instructions name it with its date (`day_phrase`), since a weekday alone does not say which week: a reference that
+searched 2025-07-07 for "Monday" knew something the agent could not."""
+
+
+def day_phrase(day: str) -> str:
+    """How an instruction names a day: 'Monday (2025-07-07)'."""
+    return f"{DAY_NAMES[day]} ({day})"
 ROOMS = ("Orion", "Lyra", "Vega", "Atlas", "Nova")
 TOPICS = ("Budget review", "Design sync", "Sprint planning", "Hiring panel", "Customer call", "Roadmap",
           "Retro", "Security review", "Vendor demo", "Offsite prep", "Data council", "Launch check")

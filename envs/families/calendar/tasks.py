@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from envs.errors import GenerationError
 from envs.families._kit import id_key, only
-from envs.families.calendar.model import CLOSE, DAY_NAMES, OPEN, ROOMS, hm, minutes
+from envs.families.calendar.model import CLOSE, DAY_NAMES, OPEN, ROOMS, day_phrase, hm, minutes
 from envs.family import GoalBuilder, pick
 
 
@@ -26,7 +26,7 @@ def room_of(g: GoalBuilder) -> None:
     rid, hit = _locate(g, ev, f"I search for '{ev[f('title')]}' on {ev[f('day')]}.")
     room = hit[f("room")]
     g.hide(rid, room)
-    g.say(f"Which room is the '{ev[f('title')]}' meeting on {DAY_NAMES[ev[f('day')]]} in?")
+    g.say(f"Which room is the '{ev[f('title')]}' meeting on {day_phrase(ev[f('day')])} in?")
     g.answer_names([room], f"It is in room {room}.", [r for r in ROOMS if r != room], "The event lists its room.")
 
 
@@ -37,7 +37,7 @@ def count_meetings(g: GoalBuilder) -> None:
     if not items:
         raise GenerationError("no meetings")
     g.hide(len(items))
-    g.say(f"How many meetings does {person} have on {DAY_NAMES[day]}?")
+    g.say(f"How many meetings does {person} have on {day_phrase(day)}?")
     g.answer_number(len(items), f"{person} has {len(items)} meeting(s) on {DAY_NAMES[day]}.", tolerance=0)
 
 
@@ -71,7 +71,7 @@ def schedule_earliest(g: GoalBuilder) -> None:
     g.do("create_event", f"The earliest common free start is {hm(start)}; booking it.", title=title,
          attendees=sorted([a, b]), day=day, start=hm(start), duration=dur, room=room)
     g.hide(hm(start))
-    g.say(f"Book a {dur}-minute '{title}' for {a} and {b} in room {room} on {DAY_NAMES[day]}, at the earliest "
+    g.say(f"Book a {dur}-minute '{title}' for {a} and {b} in room {room} on {day_phrase(day)}, at the earliest "
           "half-hour start within office hours when both of them and the room are free.")
 
 
@@ -85,7 +85,7 @@ def push_back(g: GoalBuilder) -> None:
     g.do("move_event", f"It starts at {hit[f('start')]}; {shift} minutes later is {new}.", id=rid, start=new)
     g.expect(w.c("events"), rid, f("start"), new)
     g.hide(rid, hit[f("start")], new)
-    g.say(f"Push the '{ev[f('title')]}' meeting on {DAY_NAMES[ev[f('day')]]} back by {delay}.")
+    g.say(f"Push the '{ev[f('title')]}' meeting on {day_phrase(ev[f('day')])} back by {delay}.")
 
 
 def cancel_person_day(g: GoalBuilder) -> None:
@@ -102,7 +102,7 @@ def cancel_person_day(g: GoalBuilder) -> None:
         g.do("cancel_event", f"Cancelling {it[key]} ({it[f('title')]}).", id=it[key])
         g.expect(E, it[key], None, None, op="absent")
         g.hide(it[key])
-    g.say(f"{person} is out on {DAY_NAMES[day]}. Cancel every meeting they attend that day.")
+    g.say(f"{person} is out on {day_phrase(day)}. Cancel every meeting they attend that day.")
 
 
 ATOMS = [room_of, count_meetings, schedule_earliest, push_back, cancel_person_day]

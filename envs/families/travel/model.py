@@ -11,8 +11,8 @@ CITIES = ("LIS", "BER", "OSL", "MAD", "ROM", "VIE", "DUB", "PRG", "ATH", "CPH")
 CITY_NAMES = {"LIS": "Lisbon", "BER": "Berlin", "OSL": "Oslo", "MAD": "Madrid", "ROM": "Rome", "VIE": "Vienna",
               "DUB": "Dublin", "PRG": "Prague", "ATH": "Athens", "CPH": "Copenhagen"}
 DATES = ("2025-08-04", "2025-08-05", "2025-08-06", "2025-08-07")
-DATE_NAMES = {"2025-08-04": "Monday the 4th of August", "2025-08-05": "Tuesday the 5th of August",
-              "2025-08-06": "Wednesday the 6th of August", "2025-08-07": "Thursday the 7th of August"}
+DATE_NAMES = {"2025-08-04": "Monday the 4th of August 2025", "2025-08-05": "Tuesday the 5th of August 2025",
+              "2025-08-06": "Wednesday the 6th of August 2025", "2025-08-07": "Thursday the 7th of August 2025"}
 CABINS = ("economy", "premium", "business")
 
 COLLECTIONS = {"flights": ("flights", "departures", "schedules"), "bookings": ("bookings", "reservations", "trips")}
