@@ -34,6 +34,7 @@ from envs.eval import AttemptRecord, EvalSummary, evaluate, summarize
 from envs.generator import generate
 from envs.spec import TaskRecord
 from model_backend.local.backend import SHIPPED_CHECKPOINT
+from model_backend.local.diagnose import diagnose_turns
 from model_backend.local.train import (
     AGENT_SETTINGS,
     agent_factory,
@@ -41,7 +42,6 @@ from model_backend.local.train import (
     greedy_predictor,
     shipped_backend,
     topk_recalls,
-    turn_exact_match,
 )
 
 EVAL_SEED = 7_770_001
@@ -132,6 +132,18 @@ def table(sparse: EvalSummary, dense: EvalSummary | None, title: str) -> Table:
     return t
 
 
+def miss_table(ref: dict[str, Any]) -> Table:
+    """Where the reference turns' first misses are (diagnose.py), as shares of all turns."""
+    t = Table(title=f"first missed token of {ref['reference_turns']} reference turns (teacher-forced, sparse)")
+    t.add_column("where")
+    t.add_column("share of turns", justify="right")
+    t.add_row("[bold]none (turn exact)", f"{ref['turn_exact']:.1%}")
+    for kind, share in ref["turn_first_miss"].items():
+        t.add_row(kind, f"{share:.1%}")
+    t.add_row("call or answer exact, given the reference thinking", f"{ref['action_exact']:.1%}")
+    return t
+
+
 async def reference_figures(checkpoint: Path, tasks: list[Any], quick: bool, *, exact: bool = True) -> dict[str, Any]:
     """Figures measured on held-out reference trajectories (the first 100 tasks, 10 with --quick): the indexer's
     and the oracle's top-k recall and, with `exact`, the teacher-forced turn-exact rate."""
@@ -141,24 +153,31 @@ async def reference_figures(checkpoint: Path, tasks: list[Any], quick: bool, *, 
     out = {"topk_recall": recall, "topk_recall_oracle": oracle, "recall_trajectories": len(references),
            "index_topk": backend.transformer.cfg.index_topk}  # fmt: skip
     if exact:
-        out["turn_exact"] = turn_exact_match(greedy_predictor(backend.transformer), references)
+        diagnosis = diagnose_turns(greedy_predictor(backend.transformer), references, backend.tokenizer)
+        out["turn_exact"] = diagnosis.exact / diagnosis.turns
+        out["action_exact"] = diagnosis.action_exact / diagnosis.turns
+        out["turn_first_miss"] = {k: round(v, 4) for k, v in diagnosis.shares().items()}
+        out["reference_turns"] = diagnosis.turns
     await backend.aclose()
     return out
 
 
 async def recall_only(args: argparse.Namespace, tasks: list[Any], manifest: dict[str, Any], console: Console) -> dict[str, Any]:
-    """`--recall-only`: the indexer's and the oracle's top-k recall, stored beside the manifest's other figures."""
-    ref = await reference_figures(args.checkpoint, tasks, args.quick, exact=False)
+    """`--recall-only`: the figures measured on reference trajectories alone (the indexer's and the oracle's top-k
+    recall, turn-exact and where turns miss), stored beside the manifest's other figures."""
+    ref = await reference_figures(args.checkpoint, tasks, args.quick)
     recall, oracle = ref["topk_recall"], ref["topk_recall_oracle"]
     console.print(f"top-k recall of the dense attention mass (k = {ref['index_topk']}) on {ref['recall_trajectories']} "
                   f"held-out trajectories: indexer {recall:.4f}, the best k tokens {oracle:.4f} ({recall / oracle:.3f}x of it)")
+    console.print(miss_table(ref))
     figures = {"topk_recall": round(recall, 4), "topk_recall_oracle": round(oracle, 4),
-               "recall_trajectories": ref["recall_trajectories"]}
+               "recall_trajectories": ref["recall_trajectories"], "turn_exact": round(ref["turn_exact"], 4),
+               "action_exact": round(ref["action_exact"], 4), "turn_first_miss": ref["turn_first_miss"]}
     if args.write_manifest:
         if not manifest.get("eval") or manifest["eval"].get("quick") != args.quick:
             sys.exit("--recall-only --write-manifest updates a full run's figures: run without --recall-only first")
         update_manifest(args.checkpoint, {**manifest["eval"], **figures})
-        console.print(f"recall figures written to {args.checkpoint / 'manifest.json'}")
+        console.print(f"reference-trajectory figures written to {args.checkpoint / 'manifest.json'}")
     return figures
 
 
@@ -184,8 +203,9 @@ async def main() -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--write-manifest", action="store_true", help="store the figures in the checkpoint's manifest")
     ap.add_argument("--recall-only", action="store_true",
-                    help="only the top-k recalls (indexer and oracle), on the same reference trajectories; with "
-                         "--write-manifest they replace those two figures and keep the others (minutes, not half an hour)")
+                    help="only the figures of the reference trajectories (top-k recalls of the indexer and the "
+                         "oracle, turn-exact and where turns miss); with --write-manifest they replace those figures "
+                         "and keep the others (minutes, not half an hour)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     logging.getLogger("agentkit.local").setLevel(logging.ERROR)  # malformed output is scored, not logged
@@ -238,6 +258,8 @@ async def main() -> dict[str, Any]:
         "topk_recall": round(recall, 4),
         "topk_recall_oracle": round(oracle_recall, 4),
         "turn_exact": round(exact, 4),
+        "action_exact": round(ref["action_exact"], 4),
+        "turn_first_miss": ref["turn_first_miss"],
         "train_minutes": manifest.get("training", {}).get("train_minutes"),
         "recipe_minutes_at_median": manifest.get("training", {}).get("recipe_minutes_at_median"),
         "by_difficulty": {d: round(g.pass1, 4) for d, g in sparse.by_difficulty.items()},
@@ -256,6 +278,7 @@ async def main() -> dict[str, Any]:
         "quick": args.quick,
     }
     console.print(table(sparse, dense, f"held-out pass@1, seed {args.seed}, {len(tasks)} tasks"))
+    console.print(miss_table(ref))
     console.print(
         f"top-k recall of the dense attention mass (k = {figures['index_topk']}): {recall:.4f} (the best k tokens "
         f"keep {oracle_recall:.4f}); "

@@ -923,18 +923,26 @@ def generated_turns(target: Sequence[bool]) -> list[tuple[int, int]]:
     return turns
 
 
-def turn_exact_match(predict: Callable[[list[int]], list[int]], examples: Sequence[Example]) -> float:
-    """Share of the generated turns of reference trajectories that greedy decoding reproduces token for token when
-    it is given the reference conversation up to that turn (teacher forcing). `predict(ids)` returns the argmax
-    next token at every position. Finer-grained than pass@1: a task needs every one of its turns right, so this
-    figure moves first when the model improves, and its misses show which token went wrong."""
-    right = total = 0
+def turn_misses(
+    predict: Callable[[list[int]], list[int]], examples: Sequence[Example]
+) -> Iterator[tuple[Example, int, int, int | None, list[int]]]:
+    """Each generated turn of the reference trajectories, teacher-forced: (example, start, end, the first position
+    in [start, end) whose token greedy decoding gets wrong or None, the predictions). `predict(ids)` returns the
+    argmax next token at every position; it runs once per example."""
     for e in examples:
         pred = predict(e.ids)
         for start, end in generated_turns(e.target):
-            total += 1
-            right += all(pred[i - 1] == e.ids[i] for i in range(start, end))
-    return right / total if total else float("nan")
+            miss = next((i for i in range(start, end) if pred[i - 1] != e.ids[i]), None)
+            yield e, start, end, miss, pred
+
+
+def turn_exact_match(predict: Callable[[list[int]], list[int]], examples: Sequence[Example]) -> float:
+    """Share of the generated turns of reference trajectories that greedy decoding reproduces token for token when
+    it is given the reference conversation up to that turn (teacher forcing). Finer-grained than pass@1: a task
+    needs every one of its turns right, so this figure moves first when the model improves, and its misses show
+    which token went wrong (`diagnose.py`)."""
+    misses = [miss for *_, miss, _ in turn_misses(predict, examples)]
+    return sum(m is None for m in misses) / len(misses) if misses else float("nan")
 
 
 def greedy_predictor(model: DSATransformer, mode: str = "sparse") -> Callable[[list[int]], list[int]]:
