@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 from contextlib import ExitStack
@@ -164,9 +165,17 @@ def local_pipeline(
                            f"[red]verifier: failed[/] ({'; '.join(verdict.failures)[:300]})") + "\n")  # fmt: skip
             sandbox_note = " (the data-analysis family runs in Docker sandboxes)" if any(needs_python(t) for t in tasks) else ""
             console.print(f"[bold]evaluating all {len(tasks)} tasks{sandbox_note}[/]")
-            with eval_progress(console, len(tasks)) as on_attempt:
-                return await evaluate(factory, tasks, k=1, concurrency=4, out=out, on_attempt=on_attempt,
-                                      config={"model": "local-dsa", "seed": seed})  # fmt: skip
+            # the local model's malformed output is scored and kept in each transcript: a warning per attempt would
+            # only break up the progress bar
+            quiet = logging.getLogger("agentkit.local")
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
+            try:
+                with eval_progress(console, len(tasks)) as on_attempt:
+                    return await evaluate(factory, tasks, k=1, concurrency=4, out=out, on_attempt=on_attempt,
+                                          config={"model": "local-dsa", "seed": seed})  # fmt: skip
+            finally:
+                quiet.setLevel(level)
         finally:
             await backend.aclose()
 
