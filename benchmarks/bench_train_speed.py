@@ -26,7 +26,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from model_backend.local.backend import SHIPPED_CHECKPOINT
+from model_backend.local.backend import MANIFEST_FILE, SHIPPED_CHECKPOINT
 from model_backend.local.cpu import cpu_name, native_bf16
 from model_backend.local.train import Recipe, time_recipe
 
@@ -50,7 +50,7 @@ def main() -> dict[str, Any]:
     bf16_t, fp32_t = (chosen, other) if recipe.bf16 else (other, chosen)
     precision = "bfloat16 autocast" if recipe.bf16 else "float32"
 
-    shipped = json.loads((SHIPPED_CHECKPOINT / "manifest.json").read_text()).get("training", {})
+    shipped = json.loads((SHIPPED_CHECKPOINT / MANIFEST_FILE).read_text()).get("training", {})
     table = Table(
         title=f"training recipe cost on this machine ({cpu_name()}, {torch.get_num_threads()} threads, "
         f"native bfloat16: {'yes' if native else 'no'}; the recipe runs in {precision})"
@@ -83,7 +83,7 @@ def main() -> dict[str, Any]:
         "precision": "bf16" if recipe.bf16 else "float32",
         "native_bf16": native,
         "median_step_seconds": {k: round(v, 3) for k, v in chosen.median_step_seconds.items()},
-        "recipe_minutes_projected_fp32": round(fp32_t.minutes, 1) if native else round(chosen.minutes, 1),
+        "recipe_minutes_projected_fp32": round(fp32_t.minutes, 1),  # without native bf16, the chosen run itself
         "bf16_speedup_dense": round(dense_ratio, 2),
         "data_minutes_projected": round(chosen.data_minutes, 2),
         "shipped_recipe_minutes_at_median": shipped.get("recipe_minutes_at_median"),

@@ -794,14 +794,19 @@ def recipe_cost(recipe: Recipe, history: Sequence[dict[str, Any]], data_minutes:
             "recipe_minutes_at_median": round(minutes, 2)}  # fmt: skip
 
 
-def step_medians(history: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Median seconds per step of each stage in a run's log (`minutes` is the running training time)."""
+def step_times(history: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """Seconds of each logged step, by stage (`minutes` in a run's log is the running training time)."""
     times: dict[str, list[float]] = {}
     prev = 0.0
     for entry in history:
         times.setdefault(entry["stage"], []).append(60 * (entry["minutes"] - prev))
         prev = entry["minutes"]
-    return {stage: statistics.median(t) for stage, t in times.items()}
+    return times
+
+
+def step_medians(history: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Median seconds per step of each stage in a run's log."""
+    return {stage: statistics.median(t) for stage, t in step_times(history).items()}
 
 
 STEP_COST = {"dense": 1.0, "indexer": 2.6, "sparse": 4.5}
@@ -816,13 +821,11 @@ def minutes_left(recipe: Recipe, history: Sequence[dict[str, Any]]) -> float | N
     first step. What the progress bar and the log lines show as the time left."""
     if not history:
         return None
-    median = step_medians(history)
+    times = step_times(history)
+    median = {stage: statistics.median(t) for stage, t in times.items()}
     latest = history[-1]["stage"]
     per_dense = median[latest] / STEP_COST[latest]
-    done: dict[str, int] = {}
-    for entry in history:
-        done[entry["stage"]] = done.get(entry["stage"], 0) + 1
-    seconds = sum(max(n - done.get(stage, 0), 0) * median.get(stage, per_dense * STEP_COST[stage])
+    seconds = sum(max(n - len(times.get(stage, ())), 0) * median.get(stage, per_dense * STEP_COST[stage])
                   for stage, n in recipe.stage_steps())  # fmt: skip
     return seconds / 60
 

@@ -13,11 +13,6 @@ DAY_NAMES = {"2025-07-07": "Monday", "2025-07-08": "Tuesday", "2025-07-09": "Wed
 """All days are in the week of 2025-07-07. Answers name the weekday alone (no stray numbers beside a count);
 instructions name it with its date (`day_phrase`), since a weekday alone does not say which week: a reference that
 searched 2025-07-07 for "Monday" knew something the agent could not."""
-
-
-def day_phrase(day: str) -> str:
-    """How an instruction names a day: 'Monday (2025-07-07)'."""
-    return f"{DAY_NAMES[day]} ({day})"
 ROOMS = ("Orion", "Lyra", "Vega", "Atlas", "Nova")
 TOPICS = ("Budget review", "Design sync", "Sprint planning", "Hiring panel", "Customer call", "Roadmap",
           "Retro", "Security review", "Vendor demo", "Offsite prep", "Data council", "Launch check")
@@ -27,6 +22,11 @@ COLLECTIONS = {"events": ("events", "meetings", "calendar_entries")}
 FIELDS = {"title": ("title", "subject", "summary"), "attendees": ("attendees", "participants", "people"),
           "day": ("day", "date"), "start": ("start", "starts_at", "begin"), "end": ("end", "ends_at", "finish"),
           "room": ("room", "location")}
+
+
+def day_phrase(day: str) -> str:
+    """How an instruction names a day: 'Monday (2025-07-07)'."""
+    return f"{DAY_NAMES[day]} ({day})"
 
 
 def hm(minutes: int) -> str:
