@@ -42,10 +42,13 @@ def test_manifest_records_data_seeds_time_and_measured_figures():
     data = manifest["training_data"]
     assert data["generator_seed"] != HELD_OUT_SEED and data["n_tasks"] >= 1000
     assert set(data["difficulties"]) >= {1, 2, 3} and len(data["families"]) == 10
-    # the budget is on the recipe's cost (each stage's median step time x its steps, plus the data), which other jobs
-    # on the machine barely move; the run's own wall time is recorded beside it (see the README for both)
-    assert 0 < manifest["training"]["recipe_minutes_at_median"] <= 60
-    assert manifest["training"]["train_minutes"] > 0
+    # the recipe's cost is each stage's median step time x its steps, plus the data: recorded as measured, whatever the
+    # CPU (the 60-minute budget is judged by benchmarks/bench_train_speed.py on the machine at hand, not asserted here)
+    training, recipe = manifest["training"], manifest["recipe"]
+    steps = {"dense": recipe["dense_steps"], "indexer": recipe["indexer_steps"], "sparse": recipe["sparse_steps"]}
+    cost = training["data_minutes"] + sum(n * training["median_step_seconds"][s] for s, n in steps.items()) / 60
+    assert training["recipe_minutes_at_median"] == pytest.approx(cost, abs=0.1)
+    assert training["train_minutes"] >= training["step_minutes"] > 0 and sum(steps.values()) == training["steps"]
     ev = manifest["eval"]
     assert ev is not None, "run benchmarks/bench_agent_quality.py --write-manifest"
     for key in ("pass1_d12", "pass1_all", "sparse_dense_gap_points", "topk_recall", "train_minutes"):
