@@ -21,6 +21,7 @@ from model_backend.local.cli import MAX_SHIPPED_BYTES, SHIPPED_FILES
 from model_backend.local.train import (
     AGENT_SETTINGS,
     SYSTEM_PROMPT,
+    Recipe,
     agent_factory,
     encode_records,
     shipped_backend,
@@ -44,11 +45,10 @@ def test_manifest_records_data_seeds_time_and_measured_figures():
     assert set(data["difficulties"]) >= {1, 2, 3} and len(data["families"]) == 10
     # the recipe's cost is each stage's median step time x its steps, plus the data: recorded as measured, whatever the
     # CPU (the 60-minute budget is judged by benchmarks/bench_train_speed.py on the machine at hand, not asserted here)
-    training, recipe = manifest["training"], manifest["recipe"]
-    steps = {"dense": recipe["dense_steps"], "indexer": recipe["indexer_steps"], "sparse": recipe["sparse_steps"]}
-    cost = training["data_minutes"] + sum(n * training["median_step_seconds"][s] for s, n in steps.items()) / 60
+    training, stages = manifest["training"], Recipe.from_dict(manifest["recipe"]).stage_steps()
+    cost = training["data_minutes"] + sum(n * training["median_step_seconds"][s] for s, n in stages) / 60
     assert training["recipe_minutes_at_median"] == pytest.approx(cost, abs=0.1)
-    assert training["train_minutes"] >= training["step_minutes"] > 0 and sum(steps.values()) == training["steps"]
+    assert training["train_minutes"] >= training["step_minutes"] > 0 and sum(n for _, n in stages) == training["steps"]
     ev = manifest["eval"]
     assert ev is not None, "run benchmarks/bench_agent_quality.py --write-manifest"
     for key in ("pass1_d12", "pass1_all", "sparse_dense_gap_points", "topk_recall", "train_minutes"):
