@@ -1,19 +1,21 @@
 """What the training recipe costs on *this* machine, before committing an hour to it.
 
-The recipe's budget is 60 minutes on a 2-core machine, but machines of that size differ a lot: the shipped model's
-run measured a median dense step of 0.60 s on the CPU it was trained on (AMX), a run of the same shape 1.14 s on an
-AMD EPYC with AVX512-BF16, and an AVX2-only EPYC takes 1.4 s in float32 and 29 s in (emulated) bfloat16. This
-benchmark times real training steps of every stage (`model_backend.local.train.time_recipe`: the recipe's shape,
-real batches from a sample of the recipe's own data) at the precision `agentkit local train` picks on this CPU
-(`Recipe.bf16=None`: bfloat16 autocast where the CPU has it natively, float32 elsewhere) and projects the full recipe.
-The baseline, measured in the same run on the same batches, is the other precision: the whole recipe in float32
-where bfloat16 is native, else two dense steps in emulated bfloat16 (what the choice avoids; the whole recipe would
-take hours).
+The recipe's budget is 60 minutes on a 2-core machine, but machines of that size differ a lot: an eager dense step
+of the recipe took 0.96 s on an AMD EPYC with AVX512-BF16, 1.07 s on an AMX Xeon (bfloat16 matmuls 8x faster than
+float32 there, yet the step is mostly elementwise work), and an AVX2-only EPYC takes 1.4 s in float32 and 29 s in
+(emulated) bfloat16. This benchmark times real training steps of every stage (`model_backend.local.train.time_recipe`:
+the recipe's shape, real batches from a sample of the recipe's own data) the way `agentkit local train` runs them on
+this machine (`Recipe.bf16=None`: bfloat16 autocast where the CPU has it natively, float32 elsewhere;
+`Recipe.compile=None`: through torch.compile where a C++ compiler is present) and projects the full recipe.
+Baselines, measured in the same run on the same batches: every stage eager (what compiling saves), and a few dense
+steps at the other precision (float32 where bfloat16 is native, else emulated bfloat16: what the choice avoids).
 
     python benchmarks/bench_train_speed.py           # 600 sample tasks, 12 timed steps per stage
-    python benchmarks/bench_train_speed.py --quick   # 200 sample tasks, 5 timed steps per stage (about a minute)
+    python benchmarks/bench_train_speed.py --quick   # 200 sample tasks, 5 timed steps per stage (a few minutes:
+                                                     # each compiled stage compiles once, about a minute cold)
 
-The last line is one JSON object: recipe_minutes_projected, within_budget, precision, median_step_seconds, ...
+The last line is one JSON object: recipe_minutes_projected, within_budget, precision, compiled, median_step_seconds,
+recipe_minutes_projected_eager, compile_speedup_dense, ...
 """
 
 from __future__ import annotations
@@ -43,48 +45,60 @@ def main() -> dict[str, Any]:
     native = native_bf16()
     sample_tasks, steps = (200, 5) if args.quick else (600, 12)
     chosen = time_recipe(recipe, sample_tasks, steps)
-    if native:  # the whole recipe in float32 as the baseline
-        other = time_recipe(recipe, sample_tasks, steps, bf16=False)
-    else:  # emulated bfloat16: a dense step or two shows the cost; the whole recipe would take hours
-        other = time_recipe(recipe, sample_tasks, 2, bf16=True, stages=("dense",))
-    bf16_t, fp32_t = (chosen, other) if recipe.bf16 else (other, chosen)
+    # baseline 1, every stage: the same precision without torch.compile (what compiling saves)
+    eager = time_recipe(recipe, sample_tasks, steps, compile=False) if recipe.compile else chosen
+    # baseline 2, a few dense steps: the other precision (what the precision choice saves). With native bfloat16 it
+    # is float32 run the chosen way; without, emulated bfloat16 (eager: two steps show a 20x cost)
+    if native:
+        other = time_recipe(recipe, sample_tasks, min(steps, 3), bf16=not recipe.bf16, stages=("dense",))
+    else:
+        other = time_recipe(recipe, sample_tasks, 2, bf16=True, compile=False, stages=("dense",))
     precision = "bfloat16 autocast" if recipe.bf16 else "float32"
+    other_name = "float32" if recipe.bf16 else "bf16 (emulated)" if not native else "bf16"
+    how = "compiled" if recipe.compile else "eager (no C++ compiler for torch.compile)"
 
     shipped = json.loads((SHIPPED_CHECKPOINT / MANIFEST_FILE).read_text()).get("training", {})
     table = Table(
         title=f"training recipe cost on this machine ({cpu_name()}, {torch.get_num_threads()} threads, "
-        f"native bfloat16: {'yes' if native else 'no'}; the recipe runs in {precision})"
+        f"native bfloat16: {'yes' if native else 'no'}; the recipe runs in {precision}, {how})"
     )
-    for col in ("stage", "steps", "s/step bf16", "s/step float32", "bf16 speed-up", "minutes", "shipped run s/step"):
+    cols = ("stage", "steps", "s/step", "s/step eager", "compile speed-up", f"s/step {other_name}", "minutes",
+            "shipped run s/step")  # fmt: skip
+    for col in cols:
         table.add_column(col, justify="left" if col == "stage" else "right")
-    table.add_row("data", f"{recipe.n_tasks:,} tasks", "-", "-", "-", f"{chosen.data_minutes:.1f}",
+    table.add_row("data", f"{recipe.n_tasks:,} tasks", "-", "-", "-", "-", f"{chosen.data_minutes:.1f}",
                   f"{shipped.get('data_minutes', '-')} min")  # fmt: skip
     for stage, n in recipe.stage_steps():
-        b, f = bf16_t.median_step_seconds.get(stage), fp32_t.median_step_seconds.get(stage)
-        table.add_row(stage, f"{n:,}", "-" if b is None else f"{b:.2f}", "-" if f is None else f"{f:.2f}",
-                      "-" if b is None or f is None else f"{f / b:.2f}x", f"{chosen.stage_minutes[stage]:.1f}",
+        c, e = chosen.median_step_seconds[stage], eager.median_step_seconds[stage]
+        o = other.median_step_seconds.get(stage)
+        table.add_row(stage, f"{n:,}", f"{c:.2f}", f"{e:.2f}", f"{e / c:.2f}x", "-" if o is None else f"{o:.2f}",
+                      f"{chosen.stage_minutes[stage]:.1f}",
                       str(shipped.get("median_step_seconds", {}).get(stage, "-")))  # fmt: skip
-    whole = f"{fp32_t.minutes / bf16_t.minutes:.2f}x" if native else "-"
-    table.add_row("[bold]recipe", "", "", "", whole, f"[bold]{chosen.minutes:.1f}",
-                  f"{shipped.get('recipe_minutes_at_median', '-')} min")  # fmt: skip
+    table.add_row("[bold]recipe", "", "", f"{eager.minutes:.1f} min", f"{eager.minutes / chosen.minutes:.2f}x", "",
+                  f"[bold]{chosen.minutes:.1f}", f"{shipped.get('recipe_minutes_at_median', '-')} min")  # fmt: skip
     console = Console()
     console.print(table)
     within = chosen.minutes <= BUDGET_MINUTES
     console.print(
-        f"projected {chosen.minutes:.1f} min in {precision} against the {BUDGET_MINUTES:.0f}-minute budget: "
-        f"{'within' if within else 'OVER'}; the shipped run cost {shipped.get('recipe_minutes_at_median')} min at "
-        f"its own medians ({shipped.get('cpu', 'its CPU was not recorded')})"
+        f"projected {chosen.minutes:.1f} min ({precision}, {how}) against the {BUDGET_MINUTES:.0f}-minute budget: "
+        f"{'within' if within else 'OVER'}; eager {eager.minutes:.1f} min; the shipped run cost "
+        f"{shipped.get('recipe_minutes_at_median')} min at its own medians ({shipped.get('cpu', 'CPU not recorded')})"
     )
-    dense_ratio = fp32_t.median_step_seconds["dense"] / bf16_t.median_step_seconds["dense"]
+    dense = chosen.median_step_seconds["dense"]
+    other_dense = other.median_step_seconds["dense"]
     return {
         "recipe_minutes_projected": round(chosen.minutes, 1),
         "within_budget": within,
         "budget_minutes": BUDGET_MINUTES,
         "precision": "bf16" if recipe.bf16 else "float32",
+        "compiled": bool(recipe.compile),
         "native_bf16": native,
         "median_step_seconds": {k: round(v, 3) for k, v in chosen.median_step_seconds.items()},
-        "recipe_minutes_projected_fp32": round(fp32_t.minutes, 1),  # without native bf16, the chosen run itself
-        "bf16_speedup_dense": round(dense_ratio, 2),
+        "recipe_minutes_projected_eager": round(eager.minutes, 1),
+        "compile_speedup_dense": round(eager.median_step_seconds["dense"] / dense, 2),
+        "compile_speedup_recipe": round(eager.minutes / chosen.minutes, 2),
+        "other_precision_dense_step_seconds": round(other_dense, 3),
+        "precision_speedup_dense": round(other_dense / dense, 2),
         "data_minutes_projected": round(chosen.data_minutes, 2),
         "shipped_recipe_minutes_at_median": shipped.get("recipe_minutes_at_median"),
         "cpu": cpu_name(),

@@ -86,6 +86,45 @@ def test_batches_cover_every_example_within_the_token_budget():
     assert sorted(first[: len(batches)]) == list(range(len(batches)))  # each epoch is a permutation
 
 
+def test_rounded_widths_keep_the_budget_and_change_no_loss(trajectories, tokenizer):
+    """`Recipe.length_multiple`: batches are planned at the rounded width (so the token budget still holds) and the
+    extra padding is invisible: the same rows give the same losses and hidden states padded to a multiple of 64 as
+    padded to their longest row."""
+    import torch
+
+    from model_backend.local.model import DSAConfig, DSATransformer
+    from model_backend.local.train import collate, hidden_states, lm_loss, padded_length
+
+    lengths = [5, 90, 40, 41, 12, 100, 7]
+    examples = [Example(str(i), "f", 1, [0] * n, [True] * n) for i, n in enumerate(lengths)]
+    batches = make_batches(examples, 256, multiple=64)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    assert all(len(b) * padded_length(max(lengths[i] for i in b), 64) <= 256 for b in batches)
+    assert [padded_length(n, 64) for n in (1, 64, 65)] == [64, 64, 128]
+    with pytest.raises(TrainError, match="length_multiple"):
+        Recipe(length_multiple=0)
+
+    rows = []
+    for _, messages, tools in trajectories[:3]:
+        ids, target = encode_conversation(tokenizer, messages, tools, thinking=True)
+        rows.append(Example("t", "f", 1, ids, target, ids.index(tokenizer.special_ids[cf.USER])))
+    tight = collate(rows, tokenizer.eos_id, 0.3)
+    rounded = collate(rows, tokenizer.eos_id, 0.3, multiple=64)
+    width = tight[0].shape[1]
+    assert rounded[0].shape[1] == padded_length(width, 64) > width
+    cfg = DSAConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2, inter_dim=64, q_lora_rank=16,
+                    kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8, v_head_dim=8, index_n_heads=2,
+                    index_head_dim=8, index_topk=16, max_seq_len=4096)  # fmt: skip
+    model = DSATransformer(cfg)
+    model.reset_parameters(torch.Generator().manual_seed(0))
+    for mode in ("dense", "sparse"):
+        (h1, i1), (h2, i2) = (hidden_states(model, b[0], mode, b[2].float()) for b in (tight, rounded))
+        assert torch.allclose(h2[:, :width][tight[2]], h1[tight[2]], atol=1e-5)
+        assert torch.allclose(i1, i2, rtol=1e-4, atol=1e-6)
+        for a, b in zip(lm_loss(model, h1, tight[0], tight[1]), lm_loss(model, h2, rounded[0], rounded[1]), strict=True):
+            assert torch.allclose(a, b, rtol=1e-5), (a, b)
+
+
 def test_recipe_round_trips_and_rejects_unknown_fields():
     assert Recipe.from_dict(RECIPE.to_dict()) == RECIPE
     with pytest.raises(TrainError, match="unknown recipe fields"):

@@ -22,13 +22,16 @@ from model_backend.local.train import (
     STAGES,
     STATE_FILE,
     STEP_COST,
+    MACHINE_DECIDED,
     TINY,
     Trainer,
     TrainError,
     _dense_attention,
     _indexed_attention,
     build_dataset,
+    can_compile,
     collate,
+    compiled_hidden_states,
     hidden_states,
     lm_loss,
     lr_at,
@@ -180,6 +183,33 @@ def test_fast_attention_matches_forward_train(mode: str):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.indexer_parameters())
 
 
+@pytest.mark.skipif(not can_compile(), reason="torch.compile needs a C++ compiler (the recipe then runs eager)")
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+def test_compiled_forward_and_backward_match_eager(mode: str):
+    """`Recipe.compile` changes how a step runs, not what it computes: the compiled hidden states, indexer loss and
+    every gradient equal the eager ones to float rounding, with padding in the batch."""
+    model = DSATransformer(CFG)
+    model.reset_parameters(torch.Generator().manual_seed(1))
+    ids = torch.randint(0, CFG.vocab_size, (2, 23), generator=torch.Generator().manual_seed(2))
+    weight = torch.ones(2, 23)
+    weight[1, 17:] = 0  # padding
+
+    def run(forward) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        h, index_loss = forward(model, ids, mode, weight)
+        (h.square().mean() + index_loss).backward()
+        return h.detach(), index_loss.detach(), [torch.zeros(()) if p.grad is None else p.grad.clone()
+                                                 for p in model.parameters()]  # fmt: skip
+
+    want_h, want_loss, want_grads = run(hidden_states)
+    got_h, got_loss, got_grads = run(compiled_hidden_states())
+    assert torch.allclose(got_h, want_h, atol=1e-5), (got_h - want_h).abs().max()
+    assert math.isclose(float(got_loss), float(want_loss), rel_tol=1e-4, abs_tol=1e-6)
+    assert any(g.abs().sum() > 0 for g in want_grads)
+    for got, want in zip(got_grads, want_grads, strict=True):
+        assert torch.allclose(got, want, atol=1e-5, rtol=1e-3), (got - want).abs().max()
+
+
 def test_cli_train_resumes_a_finished_run_and_ship_copies_it(tiny_run: Path, tmp_path: Path, monkeypatch):
     from agentkit.cli import main
     from model_backend.local import cli
@@ -208,19 +238,23 @@ def test_native_bf16_reads_the_cpu_flags(cpuinfo: str, native: bool):
     assert native_bf16(cpuinfo) is native
 
 
-def test_a_run_decides_its_precision_once(tmp_path: Path):
-    """`bf16=None` is decided for this CPU when the run directory is made, stored there, and a resume keeps it even
-    where the CPU would decide otherwise (one run, one precision)."""
-    assert TINY.bf16 is None and TINY.resolved().bf16 is native_bf16()
-    fresh = Trainer(TINY, tmp_path / "new", log=lambda _: None, progress=False)
+@pytest.mark.parametrize("name", MACHINE_DECIDED)
+def test_a_run_decides_its_machine_settings_once(tmp_path: Path, name: str):
+    """`bf16=None` (`compile=None`) is decided for this machine when the run directory is made, stored there, and a
+    resume keeps it even where the machine would decide otherwise (one run, one precision, one execution path)."""
+    here = {"bf16": native_bf16(), "compile": can_compile()}[name]
+    undecided = dataclasses.replace(TINY, **{name: None})
+    assert getattr(undecided.resolved(), name) is here
+    fresh = Trainer(undecided, tmp_path / "new", log=lambda _: None, progress=False)
     fresh._check_recipe()
-    assert fresh.recipe.bf16 is native_bf16()
-    assert json.loads((tmp_path / "new" / RECIPE_FILE).read_text())["bf16"] is native_bf16()
-    other = dataclasses.replace(TINY, bf16=not native_bf16())
+    assert getattr(fresh.recipe, name) is here
+    assert json.loads((tmp_path / "new" / RECIPE_FILE).read_text())[name] is here
+    other = dataclasses.replace(undecided, **{name: not here}).resolved()
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / RECIPE_FILE).write_text(json.dumps(other.to_dict()))
-    resumed = Trainer(TINY, tmp_path / "old", log=lambda _: None, progress=False)
+    resumed = Trainer(undecided, tmp_path / "old", log=lambda _: None, progress=False)
     resumed._check_recipe()
     assert resumed.recipe == other
-    with pytest.raises(TrainError, match="another recipe"):  # an explicit precision must match the run's
-        Trainer(dataclasses.replace(TINY, bf16=native_bf16()), tmp_path / "old", log=lambda _: None)._check_recipe()
+    with pytest.raises(TrainError, match="another recipe"):  # an explicit choice must match the run's
+        decided = dataclasses.replace(other, **{name: here})
+        Trainer(decided, tmp_path / "old", log=lambda _: None)._check_recipe()
