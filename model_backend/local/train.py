@@ -75,7 +75,7 @@ class Recipe:
     seed: int = 0
     data_seed: int = 1_000_003
     """Generator seed of the training tasks. Evaluation uses other seeds (see benchmarks/bench_agent_quality.py)."""
-    n_tasks: int = 16000
+    n_tasks: int = 20000
     difficulties: tuple[int, ...] = (1, 2, 3)
     families: tuple[str, ...] = ()
     """Empty: every family."""
@@ -114,7 +114,7 @@ class Recipe:
     predict (the forward pass computes them anyway) and many of them are copies of values seen earlier in the
     conversation (a result echoes the arguments of its call), so they teach the copying the agent needs with
     several times more examples per step. 0: generated tokens only."""
-    dense_steps: int = 4000
+    dense_steps: int = 4800
     indexer_steps: int = 100
     sparse_steps: int = 60
     lr: float = 3e-3
