@@ -806,8 +806,9 @@ def time_recipe(
     override the recipe's (the comparisons of benchmarks/bench_train_speed.py); the warm-up step of a compiled stage
     compiles it, so its steps are timed as a long run sees them. `stages` times only those (the others are missing
     from the result, and `minutes` is then not the recipe's)."""
-    overrides = {k: v for k, v in (("bf16", bf16), ("compile", compile)) if v is not None}
-    recipe = dataclasses.replace(recipe, **overrides).resolved()
+    recipe = dataclasses.replace(
+        recipe, bf16=recipe.bf16 if bf16 is None else bf16, compile=recipe.compile if compile is None else compile
+    ).resolved()
     t0 = time.monotonic()
     tokenizer, examples = build_dataset(dataclasses.replace(recipe, n_tasks=sample_tasks), log=lambda _s: None)
     data_minutes = (time.monotonic() - t0) / 60 * recipe.n_tasks / sample_tasks
