@@ -133,7 +133,7 @@ class Recipe:
     compile: bool | None = None
     """Run the forward and backward passes through `torch.compile` (TorchInductor, which writes and builds C++ for
     the CPU): it fuses the elementwise work (norms, RoPE, SwiGLU, the autocast casts) that dominates an eager step
-    of a model this small, and makes a step about 1.6x faster in bfloat16 (benchmarks/bench_train_speed.py), after a
+    of a model this small, and makes a step about 1.5x faster in bfloat16 (benchmarks/bench_train_speed.py), after a
     compilation of about a minute per stage. The numbers differ from eager ones by float rounding only. None: on
     where a C++ compiler is on the PATH, decided once per run directory like `bf16`."""
 
