@@ -126,8 +126,9 @@ class Recipe:
     grad_clip: float = 1.0
     save_every: int = 50
     bf16: bool | None = None
-    """bfloat16 autocast for the matmuls (weights and optimiser stay float32): 1.5-2x faster on CPUs that multiply
-    bfloat16 natively (AVX512-BF16 or AMX), same losses to within noise; on CPUs without (AVX2 only) PyTorch
+    """bfloat16 autocast for the matmuls (weights and optimiser stay float32): faster on CPUs that multiply bfloat16
+    natively (AVX512-BF16 or AMX: a dense step 1.46x eager on an EPYC, 1.27x compiled on an AMX Xeon, where eager it
+    was 0.90x), same losses to within noise; on CPUs without (AVX2 only) PyTorch
     emulates it and a step is 20x slower than in float32. None: decide by the CPU (`native_bf16`), once per run
     directory (the decision is stored with the run, so a resumed run keeps its precision)."""
     compile: bool | None = None
