@@ -452,8 +452,10 @@ def compiled_hidden_states() -> Callable[..., tuple[torch.Tensor, torch.Tensor]]
     return torch.compile(hidden_states, dynamic=True)
 
 
+@functools.cache
 def can_compile() -> bool:
-    """Whether `torch.compile` can build kernels here: TorchInductor's CPU backend needs a C++ compiler."""
+    """Whether `torch.compile` can build kernels here: TorchInductor's CPU backend needs a C++ compiler. Cached:
+    `train_step` resolves its recipe every step, and this searches the PATH."""
     return any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if c)
 
 
