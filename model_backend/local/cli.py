@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--tiny", action="store_true", help="a seconds-long recipe for plumbing checks")
     t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     t.add_argument("--workers", type=int, default=1, help="task generation processes (same data for any count)")
+    t.add_argument("--steps-per-process", type=int, default=None, metavar="N",
+                   help="train in fresh processes of N steps each, which keeps the step time from creeping up "
+                   "(default 500; 0: one process)")  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     i = sub.add_parser("info", help="print a checkpoint's manifest: shape, data seeds, training time, eval figures")
@@ -45,9 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import TINY, Recipe, Trainer
+    from .train import STEPS_PER_PROCESS, TINY, Recipe, Trainer
 
-    Trainer(TINY if args.tiny else Recipe(), args.run_dir, threads=args.threads, workers=args.workers).run()
+    per_process = STEPS_PER_PROCESS if args.steps_per_process is None else args.steps_per_process or None
+    Trainer(TINY if args.tiny else Recipe(), args.run_dir, threads=args.threads, workers=args.workers,
+            steps_per_process=per_process).run()  # fmt: skip
     return 0
 
 

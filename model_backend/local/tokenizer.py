@@ -100,6 +100,14 @@ class ChatTokenizer:
             raise TokenizerError(f"no tokenizer at {p}; a checkpoint directory must contain {TOKENIZER_FILE}")
         return cls(Tokenizer.from_file(str(p)))
 
+    @classmethod
+    def from_str(cls, text: str) -> ChatTokenizer:
+        """The tokenizer `to_str` wrote (a run's dataset cache keeps it inline)."""
+        return cls(Tokenizer.from_str(text))
+
+    def to_str(self) -> str:
+        return str(self._tok.to_str())
+
     def save(self, path: str | Path) -> Path:
         """Write `tokenizer.json` into a directory (or to the given file path); returns the file path."""
         p = Path(path)

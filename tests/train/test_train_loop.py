@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from model_backend.local.cpu import cpu_name, native_bf16
 from model_backend.local.errors import CheckpointError
 from model_backend.local.model import DSAConfig, DSATransformer
 from model_backend.local.train import (
+    DATA_FILE,
     MACHINE_DECIDED,
     RECIPE_FILE,
     STAGES,
@@ -34,8 +36,10 @@ from model_backend.local.train import (
     compiled_hidden_states,
     hidden_states,
     lm_loss,
+    load_dataset,
     lr_at,
     minutes_left,
+    save_dataset,
     stage_at,
     time_recipe,
 )
@@ -80,6 +84,41 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_run: Path, tmp_path: P
     training = json.loads((ckpt / "manifest.json").read_text())["training"]
     assert set(training["median_step_seconds"]) == {"dense", "indexer", "sparse"}
     assert 0 < training["recipe_minutes_at_median"] <= training["train_minutes"] * 1.5
+
+
+def test_a_run_in_fresh_processes_trains_the_same_weights(tiny_run: Path, tmp_path: Path, capfd):
+    # 10 steps in processes of 4: steps 0-4, 4-8 and 8-10 each in a new interpreter that resumes the saved state
+    threads = torch.get_num_threads()
+    try:
+        ckpt = Trainer(TINY, tmp_path, threads=1, progress=False, steps_per_process=4).run()
+    finally:
+        torch.set_num_threads(threads)
+    out = capfd.readouterr().out
+    assert "resuming at step 4/10" in out and "resuming at step 8/10" in out  # the later processes really resumed
+    assert out.count("tasks generated") == 1  # the dataset was built once, then read from the run's cache
+    assert ckpt == tmp_path / "checkpoint"
+    straight = load_file(tiny_run / "checkpoint" / "model.safetensors")
+    segmented = load_file(ckpt / "model.safetensors")
+    assert all(torch.equal(segmented[k], v) for k, v in straight.items())
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == list(range(1, TINY.total_steps + 1))
+
+
+def test_a_failed_training_process_says_where_the_run_stands(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the next process dies at once, as a killed one would
+    with pytest.raises(TrainError, match=r"steps 0-4 exited with code 1; the run is saved at step 0 .* run again"):
+        Trainer(TINY, tmp_path, threads=1, progress=False, log=lambda _: None, steps_per_process=4).run()
+    assert (tmp_path / DATA_FILE).exists()  # what was done is kept: the next try starts from the cached dataset
+
+
+def test_the_dataset_cache_gives_back_the_built_dataset(tmp_path: Path):
+    tokenizer, examples = build_dataset(TINY, log=lambda _: None)
+    save_dataset(tmp_path / DATA_FILE, tokenizer, examples, 0.5)
+    loaded_tokenizer, loaded, minutes = load_dataset(tmp_path / DATA_FILE)
+    assert loaded == examples and minutes == 0.5
+    text = "<|User|>list /etc/app and read scheduler.conf"
+    assert loaded_tokenizer.encode(text) == tokenizer.encode(text)
+    assert loaded_tokenizer.vocab_size == tokenizer.vocab_size
 
 
 def test_a_run_directory_refuses_another_recipe(tiny_run: Path):
