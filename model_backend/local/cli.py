@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import STEPS_PER_PROCESS, TINY, Recipe, Trainer
 
-    per_process = STEPS_PER_PROCESS if args.steps_per_process is None else args.steps_per_process or None
+    per_process = STEPS_PER_PROCESS if args.steps_per_process is None else args.steps_per_process  # 0: one process
     Trainer(TINY if args.tiny else Recipe(), args.run_dir, threads=args.threads, workers=args.workers,
             steps_per_process=per_process).run()  # fmt: skip
     return 0

@@ -673,7 +673,8 @@ class Trainer:
 
     def _saved_step(self) -> int:
         path = self.dir / STATE_FILE
-        return int(torch.load(path, weights_only=True)["step"]) if path.exists() else 0
+        # mmap: the step without reading the weights and optimiser moments beside it
+        return int(torch.load(path, weights_only=True, mmap=True)["step"]) if path.exists() else 0
 
     def _dataset(self) -> tuple[ChatTokenizer, list[Example], float]:
         """The run's dataset, built once and cached in the run directory (`DATA_FILE`); the minutes are the build's."""
@@ -696,12 +697,14 @@ class Trainer:
 
         if getattr(self.log, "__module__", "__main__") == "__main__" or not _picklable(self.log):
             self.log = _print  # a lambda or a script's function cannot reach another process; its lines go to stdout
+        if not (self.dir / DATA_FILE).exists():
+            self._dataset()  # built and cached once, here; every process loads it
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         while (step := self._saved_step()) < end:
-            stop = min(step + self.steps_per_process, end) if self.steps_per_process else end
+            stop = min(step + (self.steps_per_process or end), end)
             child = Trainer(self.recipe, self.dir, threads=self.threads, workers=self.workers, log=self.log,
                             progress=self.progress, steps_per_process=None)  # fmt: skip
-            job = pickle.dumps((child, stop if stop < self.recipe.total_steps else None))
+            job = pickle.dumps((child, stop))
             # a fresh interpreter, not multiprocessing's spawn: spawn re-runs the caller's script without a main guard
             code = subprocess.run([sys.executable, "-c", f"import {__name__} as t; t._train_from_stdin()"],
                                   input=job, env=env).returncode  # fmt: skip
@@ -740,10 +743,10 @@ class Trainer:
         if recipe.bf16 and not native_bf16():
             self.log("warning: this CPU has no native bfloat16 (no AVX512-BF16/AMX), so bf16 autocast is emulated and "
                      "steps are about 20x slower than float32; train with bf16=None (decided by the CPU) or False")
-        tokenizer, examples, data_minutes = self._dataset()
         end = recipe.total_steps if stop_after is None else min(stop_after, recipe.total_steps)
         if self.steps_per_process and end - self._saved_step() > self.steps_per_process:
             return self._run_in_processes(end)
+        tokenizer, examples, data_minutes = self._dataset()
         torch.manual_seed(recipe.seed)
         model = initial_model(recipe, tokenizer)
         state, opt_state = self._load_state(model)
@@ -1005,19 +1008,10 @@ derailed run early (a d1-3 reference needs at most 7 turns and about 150 tokens 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m model_backend.local.train RUN_DIR [--tiny] [--threads N]` (the CLI is `agentkit local train`)."""
-    import argparse
+    """`python -m model_backend.local.train RUN_DIR [options]`: the same command as `agentkit local train`."""
+    from agentkit.cli import main as cli_main
 
-    ap = argparse.ArgumentParser(description="train the local DSA agent model (resumes a run in RUN_DIR)")
-    ap.add_argument("run_dir")
-    ap.add_argument("--tiny", action="store_true", help="a seconds-long recipe for plumbing checks")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=1, help="task generation processes")
-    ap.add_argument("--steps-per-process", type=int, default=STEPS_PER_PROCESS, help="0: one process")
-    args = ap.parse_args(argv)
-    Trainer(TINY if args.tiny else Recipe(), args.run_dir, threads=args.threads, workers=args.workers,
-            steps_per_process=args.steps_per_process or None).run()  # fmt: skip
-    return 0
+    return cli_main(["local", "train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
