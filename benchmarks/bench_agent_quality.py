@@ -77,10 +77,10 @@ def overlap_with_training(tasks: list[TaskRecord], manifest: dict[str, Any]) -> 
 
 async def run_eval(
     checkpoint: Path, tasks: list[TaskRecord], mode: str, concurrency: int, label: str, threads: int,
-    constrain: bool = True,
+    constrain: bool = True, beams: int | None = None,
 ) -> tuple[EvalSummary, list[AttemptRecord]]:  # fmt: skip
     backend = shipped_backend(
-        checkpoint, mode=mode, max_batch=concurrency, threads=threads, constrain_tool_calls=constrain
+        checkpoint, mode=mode, max_batch=concurrency, threads=threads, constrain_tool_calls=constrain, beams=beams
     )
     tty = sys.stderr.isatty()
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -181,10 +181,14 @@ async def recall_only(args: argparse.Namespace, tasks: list[Any], manifest: dict
     return figures
 
 
-def update_manifest(checkpoint: Path, figures: dict[str, Any]) -> None:
+def update_manifest(checkpoint: Path, figures: dict[str, Any], beams: int | None = None) -> None:
+    """Store the figures; with `beams`, also the beam width they were measured with as the checkpoint's agent
+    setting, which `LocalDSABackend` then decodes with by default (the model runs as it was measured)."""
     path = checkpoint / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {}
     manifest["eval"] = figures
+    if beams is not None:
+        manifest["agent"] = {**manifest.get("agent", {}), "beams": beams}
     path.write_text(json.dumps(manifest, indent=1) + "\n")
 
 
@@ -201,6 +205,8 @@ async def main() -> dict[str, Any]:
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--beams", type=int, default=None,
+                    help="beam width of each turn (1: greedy; default: the checkpoint manifest's agent setting)")
     ap.add_argument("--write-manifest", action="store_true", help="store the figures in the checkpoint's manifest")
     ap.add_argument("--recall-only", action="store_true",
                     help="only the figures of the reference trajectories (top-k recalls of the indexer and the "
@@ -226,9 +232,12 @@ async def main() -> dict[str, Any]:
     n_dense = per_family if args.dense_per_family is None else args.dense_per_family
     dense_tasks = first_per_family(tasks, n_dense)
 
-    sparse, records = await run_eval(args.checkpoint, tasks, "sparse", args.concurrency, "sparse (DSA)", args.threads)
+    beams = args.beams if args.beams is not None else int(manifest.get("agent", {}).get("beams", 1))
+    sparse, records = await run_eval(args.checkpoint, tasks, "sparse", args.concurrency, "sparse (DSA)", args.threads,
+                                     beams=beams)  # fmt: skip
     dense = (
-        (await run_eval(args.checkpoint, dense_tasks, "dense", args.concurrency, "dense", args.threads))[0]
+        (await run_eval(args.checkpoint, dense_tasks, "dense", args.concurrency, "dense", args.threads,
+                        beams=beams))[0]
         if dense_tasks else None
     )  # fmt: skip
     ids = {t.task.task_id for t in dense_tasks}
@@ -237,7 +246,7 @@ async def main() -> dict[str, Any]:
     free_tasks = first_per_family(tasks, n_free)
     free = (
         (await run_eval(args.checkpoint, free_tasks, "sparse", args.concurrency, "unconstrained", args.threads,
-                        constrain=False))[0]
+                        constrain=False, beams=beams))[0]
         if free_tasks else None
     )  # fmt: skip
     free_ids = {t.task.task_id for t in free_tasks}
@@ -273,11 +282,11 @@ async def main() -> dict[str, Any]:
         "overlap_with_training": overlap,
         "index_topk": ref["index_topk"],
         "mean_turns": round(sparse.stats["turns"]["mean"], 2),
-        "agent": {k: v for k, v in AGENT_SETTINGS.items() if k != "system_prompt"},
+        "agent": {**{k: v for k, v in AGENT_SETTINGS.items() if k != "system_prompt"}, "beams": beams},
         "wall_s": round(time.perf_counter() - t0, 1),
         "quick": args.quick,
     }
-    console.print(table(sparse, dense, f"held-out pass@1, seed {args.seed}, {len(tasks)} tasks"))
+    console.print(table(sparse, dense, f"held-out pass@1, seed {args.seed}, {len(tasks)} tasks, beams {beams}"))
     console.print(miss_table(ref))
     console.print(
         f"top-k recall of the dense attention mass (k = {figures['index_topk']}): {recall:.4f} (the best k tokens "
@@ -289,7 +298,7 @@ async def main() -> dict[str, Any]:
         f"training took {figures['train_minutes']} min"
     )
     if args.write_manifest:
-        update_manifest(args.checkpoint, figures)
+        update_manifest(args.checkpoint, figures, beams=beams)
         console.print(f"figures written to {manifest_path}")
     return figures
 

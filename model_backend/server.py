@@ -104,7 +104,8 @@ class _StreamOptions(_Wire):
 
 class ChatBody(_Wire):
     """The accepted subset of OpenAI's chat-completions body, plus DeepSeek's `thinking` switch, vLLM's
-    `chat_template_kwargs`, and `attention` ("dense" | "sparse", local model only)."""
+    `chat_template_kwargs`, `attention` ("dense" | "sparse") and `beams` (beam width of the turn), the last two for
+    the local model only."""
 
     model: str = Field(min_length=1)
     messages: list[_Message] = Field(min_length=1)
@@ -122,6 +123,7 @@ class ChatBody(_Wire):
     chat_template_kwargs: dict[str, Any] | None = None
     reasoning_effort: str | None = None
     attention: Literal["dense", "sparse"] | None = None
+    beams: int | None = Field(default=None, ge=1, le=64)
 
 
 class RequestError(Exception):
@@ -192,6 +194,8 @@ def to_chat_request(body: ChatBody) -> ChatRequest:
         extra["seed"] = body.seed
     if body.attention is not None:
         extra["attention"] = body.attention
+    if body.beams is not None:
+        extra["beams"] = body.beams
     return ChatRequest(
         messages=messages,
         tools=[t.model_dump() for t in body.tools or []],

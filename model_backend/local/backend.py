@@ -107,7 +107,9 @@ class LocalDSABackend:
     `thinking` is the default when a request leaves `thinking` unset, `max_tokens` when it leaves `max_tokens` unset;
     left as None, both come from the checkpoint's manifest (its `agent` section: the settings the model was trained
     and measured with; for the shipped model thinking on and 320 tokens a turn), else thinking off and 1024 tokens.
-    Up to `max_batch` requests decode together;
+    `beams` > 1 decodes each turn by beam search of that width (beam.py; greedy only, delivered when the turn is
+    complete), also per request via `extra={"beams": n}` up to the backend's width; None: the manifest's setting, else 1.
+    Up to `max_batch` requests decode together (each beam search takes `beams` of the engine's max_batch x beams rows);
     `threads` is the model worker's intra-op thread count (see GenerationEngine). With `constrain_tool_calls`
     (default) a tool call can only name an offered tool and one of its declared parameters (constrain.py).
     """
@@ -127,6 +129,7 @@ class LocalDSABackend:
         thinking: bool | None = None,
         threads: int = 1,
         constrain_tool_calls: bool = True,
+        beams: int | None = None,
         transformer: DSATransformer | None = None,
         tokenizer: ChatTokenizer | None = None,
     ) -> None:
@@ -149,6 +152,9 @@ class LocalDSABackend:
         self.top_p = top_p
         self.seed = seed
         self.thinking = thinking if thinking is not None else bool(trained.get("thinking", False))
+        self.beams = beams if beams is not None else int(trained.get("beams", 1))
+        if self.beams < 1:
+            raise ConfigurationError(f"beams must be at least 1, got {self.beams}")
         self.grammar = ToolCallGrammar(tokenizer) if constrain_tool_calls else None
         stop = [
             tokenizer.eos_id,
@@ -158,7 +164,7 @@ class LocalDSABackend:
         ]
         self.engine = GenerationEngine(
             transformer,
-            max_batch=max_batch,
+            max_batch=max_batch * self.beams,
             context_len=context_len,
             mode=mode,
             stop_ids=stop,
@@ -215,12 +221,18 @@ class LocalDSABackend:
         extra: dict[str, Any] = request.extra or {}
         tools = request.tools if request.tool_choice != "none" else []
         try:
+            temperature = self.temperature if request.temperature is None else float(request.temperature)
+            # the default width applies to greedy decoding; a sampled request decodes one sequence unless it asks
+            beams = int(extra.get("beams", self.beams if temperature <= 0 else 1))
+            if beams > self.engine.max_batch:
+                raise ValueError(f"beams={beams} is wider than this backend's {self.engine.max_batch} cache rows")
             return SamplingParams(
                 max_new_tokens=request.max_tokens or self.max_tokens,
-                temperature=self.temperature if request.temperature is None else float(request.temperature),
+                temperature=temperature,
                 top_p=self.top_p if request.top_p is None else float(request.top_p),
                 seed=extra.get("seed", self.seed),
                 mode=extra.get("attention"),
+                beams=beams,
                 constraint=self.grammar.for_tools(tools) if self.grammar is not None else None,
             )
         except (ValueError, TypeError) as exc:

@@ -158,3 +158,13 @@ class DSACache:
 
     def advance(self, rows: torch.Tensor, n_new: torch.Tensor) -> None:
         self.lengths[rows] += n_new
+
+    def copy_row(self, src: int, dst: int) -> None:
+        """Make row `dst` hold the sequence of row `src` (its valid entries and length), for a beam that forks: the
+        child continues from its parent's cache instead of prefilling the prompt and its tokens again."""
+        n = int(self.lengths[src])
+        for table in (*self.latent, *self.index_keys, self.copy_keys):
+            table[dst, :n] = table[src, :n]
+        if self.tokens.shape[1]:
+            self.tokens[dst, :n] = self.tokens[src, :n]
+        self.lengths[dst] = n

@@ -20,6 +20,7 @@ is allowed: without it a small model can ramble on to `max_tokens` after its cal
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -84,6 +85,12 @@ class ToolCallConstraint:
                 if any(t.startswith(text) or text.startswith(t) for t in self.targets):
                     out.append(token)
         return out
+
+    def fork(self) -> ToolCallConstraint:
+        """An independent copy of this state, for a beam-search hypothesis that branches off here."""
+        twin = copy.copy(self)
+        twin.written = set(self.written)
+        return twin
 
     def advance(self, token: int) -> None:
         if token == self.grammar.calls_end_id:

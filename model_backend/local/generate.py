@@ -26,6 +26,7 @@ import torch
 
 from agentkit.errors import ContextLengthError
 
+from .beam import BeamSearch
 from .errors import LocalModelError
 from .model import ATTN_MODES, DSATransformer
 
@@ -48,7 +49,10 @@ class SamplingParams:
     stop_ids: frozenset[int] = frozenset()
     constraint: Any = None
     """Per-request state with `allowed() -> list[int] | None` and `advance(token)` (e.g. constrain.ToolCallConstraint):
-    when `allowed()` lists ids, the next token is chosen among them only."""
+    when `allowed()` lists ids, the next token is chosen among them only. Beam search also needs `fork()`."""
+    beams: int = 1
+    """1: greedy (or sampled) decoding, streamed token by token. More: beam search of that width (beam.py), which
+    takes that many cache rows and delivers the best hypothesis's tokens at once when the search ends."""
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -57,6 +61,10 @@ class SamplingParams:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.mode is not None and self.mode not in ("dense", "sparse"):
             raise ValueError(f"mode must be 'dense' or 'sparse', got {self.mode!r}")
+        if self.beams < 1:
+            raise ValueError(f"beams must be at least 1, got {self.beams}")
+        if self.beams > 1 and self.temperature > 0:
+            raise ValueError("beam search picks the most likely hypotheses: use temperature 0 with beams > 1")
 
 
 @dataclass
@@ -76,6 +84,14 @@ class _Seq:
     pending: int | None = None  # sampled, delivered, not yet fed back
     n_out: int = 0
     cancelled: bool = False
+    search: BeamSearch | None = None
+    extra_rows: list[int] = field(default_factory=list)  # a beam search's rows beyond `row`
+
+    def slots(self) -> list[tuple[int, int]]:
+        """(cache row, token to feed) of each row this sequence decodes in the next step."""
+        if self.search is not None:
+            return [(b.row, b.pending) for b in self.search.beams]
+        return [] if self.row is None or self.pending is None else [(self.row, self.pending)]
 
 
 class GenerationStream:
@@ -140,7 +156,8 @@ class EngineStats:
 class GenerationEngine:
     """Continuous batched generation over one model. Create once, `submit` from coroutines, `close` at the end.
 
-    `max_batch` sequences decode together (cache rows); more requests wait in FIFO order. `context_len` caps prompt
+    `max_batch` sequences decode together (cache rows; a beam search of width w takes w of them); more requests wait
+    in FIFO order. `context_len` caps prompt
     plus generated tokens per sequence (the cache is allocated once: n_layers * max_batch * context_len rows).
     `stop_ids` end a sequence; `vocab_size` limits sampling to the tokenizer's ids; `threads` is the number of
     intra-op threads of the worker (1 by default; raise it for long prompts on an otherwise idle machine).
@@ -182,6 +199,8 @@ class GenerationEngine:
         """Queue a request; call from a coroutine. Raises ContextLengthError when the prompt leaves no room."""
         if not prompt:
             raise ValueError("the prompt is empty")
+        if params.beams > self.max_batch:
+            raise ValueError(f"beams={params.beams} needs that many cache rows, but the engine has {self.max_batch}")
         if len(prompt) >= self.context_len:
             raise ContextLengthError(
                 f"the prompt has {len(prompt)} tokens but the local model's context holds {self.context_len} "
@@ -254,18 +273,20 @@ class GenerationEngine:
                     if self._closed:
                         break
                     admitted = []
-                    while self._waiting and self._free_rows:
+                    while self._waiting and len(self._free_rows) >= self._waiting[0].params.beams:
                         seq = self._waiting.popleft()
                         if seq.cancelled:
                             seq.stream._push(_End("cancelled"))
                             continue
                         seq.row = self._free_rows.pop()
+                        seq.extra_rows = [self._free_rows.pop() for _ in range(seq.params.beams - 1)]
                         admitted.append(seq)
                 self._drop_cancelled()
                 if admitted:
                     self._guarded(admitted, self._prefill)
-                if any(s.pending is not None for s in self._active):
-                    self._guarded([s for s in self._active if s.pending is not None], self._decode)
+                ready = [s for s in self._active if s.slots()]
+                if ready:
+                    self._guarded(ready, self._decode)
         failure = GenerationError("the generation engine was closed while this request was running")
         for seq in [*self._active, *self._waiting]:
             seq.stream._push(failure)
@@ -310,22 +331,58 @@ class GenerationEngine:
             for s in group:
                 s.length = len(s.prompt)
                 self._active.append(s)
-            self._sample_and_deliver(group, logits)
+            plain = [i for i, s in enumerate(group) if s.params.beams == 1]
+            self._sample_and_deliver([group[i] for i in plain], logits[plain])
+            for i, s in enumerate(group):
+                if s.params.beams > 1 and s.row is not None:
+                    room = min(s.params.max_new_tokens, self.context_len - s.length - 1)
+                    s.search = BeamSearch(s.params.beams, [s.row, *s.extra_rows], max(room, 1),
+                                          self.stop_ids | s.params.stop_ids, s.params.constraint)  # fmt: skip
+                    self._beam_advance(s, s.search.start(logits[i : i + 1, : self.vocab_size]))
 
     def _decode(self, seqs: list[_Seq]) -> None:
         for mode, group in self._by_mode(seqs).items():
-            tokens = torch.tensor([[s.pending] for s in group])  # [B, 1]
-            rows = torch.tensor([s.row for s in group])
-            logits = self.model(tokens, self._cache, mode=mode, rows=rows, last_only=True)  # [B, V]
+            spans: list[tuple[int, int]] = []
+            slots: list[tuple[int, int]] = []
             for s in group:
-                s.length += 1
-                s.pending = None
+                mine = s.slots()
+                spans.append((len(slots), len(slots) + len(mine)))
+                slots += mine
+            tokens = torch.tensor([[token] for _, token in slots])  # [B, 1]
+            rows = torch.tensor([row for row, _ in slots])
+            logits = self.model(tokens, self._cache, mode=mode, rows=rows, last_only=True)  # [B, V]
             self.stats.decode_steps += 1
-            self.stats.decode_tokens += len(group)
-            self.stats.max_batch_seen = max(self.stats.max_batch_seen, len(group))
-            self._sample_and_deliver(group, logits)
+            self.stats.decode_tokens += len(slots)
+            self.stats.max_batch_seen = max(self.stats.max_batch_seen, len(slots))
+            plain = [i for i, s in enumerate(group) if s.search is None]
+            for i in plain:
+                group[i].length += 1
+                group[i].pending = None
+            self._sample_and_deliver([group[i] for i in plain], logits[[spans[i][0] for i in plain]])
+            for s, (a, b) in zip(group, spans, strict=True):
+                if s.search is not None:
+                    self._beam_advance(s, s.search.step(logits[a:b, : self.vocab_size]))
+
+    def _beam_advance(self, seq: _Seq, copies: list[tuple[int, int]]) -> None:
+        """After a beam-search step: fork the cache rows it asked for, or deliver its result when it is over."""
+        search = seq.search
+        assert search is not None
+        for src, dst in copies:
+            self._cache.copy_row(src, dst)
+        if seq.cancelled:
+            self._finish(seq, "cancelled")
+        elif search.result is not None:
+            tokens, reason = search.result
+            seq.n_out = seq.stream.completion_tokens = len(tokens)
+            delivered = tokens[:-1] if reason == "stop" else tokens
+            if all(seq.stream._push(t) for t in delivered):
+                self._finish(seq, reason)
+            else:
+                self._finish(seq, "cancelled")
 
     def _sample_and_deliver(self, group: list[_Seq], logits: torch.Tensor) -> None:
+        if not group:
+            return
         logits = logits[:, : self.vocab_size]
         greedy = logits.argmax(dim=-1).tolist()
         for i, seq in enumerate(group):
@@ -362,9 +419,10 @@ class GenerationEngine:
             self._active.remove(seq)
         if seq.row is not None:
             with self._cond:
-                self._free_rows.append(seq.row)
-            seq.row = None
+                self._free_rows += [seq.row, *seq.extra_rows]
+            seq.row, seq.extra_rows = None, []
         seq.pending = None
+        seq.search = None
 
 
 def _sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> int:

@@ -1002,9 +1002,11 @@ def _last(history: Sequence[dict[str, Any]], stage: str) -> dict[str, float | No
     return out
 
 
-AGENT_SETTINGS: dict[str, Any] = {"system_prompt": SYSTEM_PROMPT, "thinking": True, "max_turns": 12, "max_tokens": 320}
-"""How agents should drive the shipped model: the prompt and mode it was trained with, and limits that stop a
-derailed run early (a d1-3 reference needs at most 7 turns and about 150 tokens per turn)."""
+AGENT_SETTINGS: dict[str, Any] = {"system_prompt": SYSTEM_PROMPT, "thinking": True, "max_turns": 12, "max_tokens": 320,
+                                  "beams": 4}  # fmt: skip
+"""How agents should drive the shipped model: the prompt and mode it was trained with, limits that stop a derailed
+run early (a d1-3 reference needs at most 7 turns and about 150 tokens per turn), and the beam width of each turn
+(beam.py: 4 beams solved more held-out tasks than greedy decoding, and 8 no more than 4; README)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

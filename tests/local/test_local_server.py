@@ -285,7 +285,7 @@ def test_every_provider_style_thinking_switch_is_understood(extra: dict, thinkin
 
 
 def test_wire_messages_become_agentkit_messages() -> None:
-    body = ChatBody.model_validate({"model": "m", "seed": 7, "attention": "dense", "max_completion_tokens": 9, "messages": [
+    body = ChatBody.model_validate({"model": "m", "seed": 7, "attention": "dense", "beams": 3, "max_completion_tokens": 9, "messages": [
         {"role": "developer", "content": "rules"},
         {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
         {"role": "assistant", "content": None, "reasoning_content": "r",
@@ -301,7 +301,7 @@ def test_wire_messages_become_agentkit_messages() -> None:
     assert (
         isinstance(tool_msg, ToolMessage) and tool_msg.name == "add"
     )  # the name comes from the call it answers
-    assert request.extra == {"seed": 7, "attention": "dense"} and request.max_tokens == 9
+    assert request.extra == {"seed": 7, "attention": "dense", "beams": 3} and request.max_tokens == 9
 
 
 def test_a_prompt_longer_than_the_context_is_a_400(random_checkpoint: Path) -> None:
