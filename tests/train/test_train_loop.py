@@ -138,20 +138,21 @@ def test_trained_checkpoint_loads_with_its_manifest(tiny_run: Path):
 
 
 def test_a_checkpoint_runs_with_the_settings_it_was_trained_for(tiny_run: Path, tmp_path: Path):
-    """`agentkit eval --provider local` and every other `LocalDSABackend()` get the manifest's thinking mode and turn
-    length unless told otherwise; a checkpoint without a manifest gets the plain defaults; a broken one says so."""
+    """`agentkit eval --provider local` and every other `LocalDSABackend()` get the manifest's thinking mode, turn
+    length and beam width unless told otherwise; a checkpoint without a manifest gets the plain defaults; a broken
+    one says so."""
     agent = json.loads((tiny_run / "checkpoint" / "manifest.json").read_text())["agent"]
-    assert agent["thinking"] is True and agent["max_tokens"] == 320
+    assert agent["thinking"] is True and agent["max_tokens"] == 320 and agent["beams"] == 4
     trained = LocalDSABackend(tiny_run / "checkpoint")
-    assert (trained.thinking, trained.max_tokens) == (True, 320)
-    told = LocalDSABackend(tiny_run / "checkpoint", thinking=False, max_tokens=64)
-    assert (told.thinking, told.max_tokens) == (False, 64)
+    assert (trained.thinking, trained.max_tokens, trained.beams) == (True, 320, 4)
+    told = LocalDSABackend(tiny_run / "checkpoint", thinking=False, max_tokens=64, beams=1)
+    assert (told.thinking, told.max_tokens, told.beams) == (False, 64, 1)
     bare = tmp_path / "bare"
     bare.mkdir()
     for name in ("model.safetensors", "tokenizer.json"):
         (bare / name).write_bytes((tiny_run / "checkpoint" / name).read_bytes())
     plain = LocalDSABackend(bare)
-    assert (plain.thinking, plain.max_tokens) == (False, 1024)
+    assert (plain.thinking, plain.max_tokens, plain.beams) == (False, 1024, 1)
     (bare / "manifest.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not a readable manifest"):
         LocalDSABackend(bare)
