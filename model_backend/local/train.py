@@ -1127,8 +1127,9 @@ def encode_records(tokenizer: ChatTokenizer, records: Sequence[Any], *, thinking
 
 
 def shipped_backend(checkpoint: str | Path | None = None, **overrides: Any) -> Any:
-    """A greedy `LocalDSABackend` over the shipped checkpoint (or `checkpoint`); thinking and `max_tokens` come from
-    the checkpoint's manifest, the settings it was trained for. Keyword overrides go to `LocalDSABackend`."""
+    """A deterministic (temperature 0) `LocalDSABackend` over the shipped checkpoint (or `checkpoint`); thinking,
+    `max_tokens` and the beam width come from the checkpoint's manifest, the settings it was trained and measured
+    with. Keyword overrides go to `LocalDSABackend`."""
     from .backend import SHIPPED_CHECKPOINT, LocalDSABackend
 
     return LocalDSABackend(checkpoint or SHIPPED_CHECKPOINT, **{"temperature": 0.0, **overrides})
