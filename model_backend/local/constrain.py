@@ -1,10 +1,10 @@
-"""Constrained decoding of tool-call names: the local model can only name a tool it was offered, and only a
-parameter that tool declares.
+"""Constrained decoding of tool calls: the local model can only name a tool it was offered and a parameter that tool
+declares, with the string attribute its type says and, for an enum or a boolean, one of its values.
 
 Why: a call to a tool that does not exist is always an error, and a small model's most frequent one (it writes
 another environment's variant of a name, `find_accounts` where this request offers `list_accounts`). Servers such as
-vLLM, SGLang and llama.cpp constrain tool calls with a grammar for the same reason. Only names are constrained:
-values, reasoning and content are the model's own.
+vLLM, SGLang and llama.cpp constrain tool calls with a grammar for the same reason. Only names, the type attribute
+and enum values are constrained: other values, reasoning and content are the model's own.
 
 How: DSML writes `<｜DSML｜invoke name="NAME">` and `<｜DSML｜parameter name="KEY" ...>`, where the opening tags are
 single special tokens. After either one is generated, the following tokens must spell ` name="` + one of the
@@ -13,6 +13,11 @@ strings (or run past the end of one, as a token `">` would). Once a name is comp
 A parameter already written in the current invoke is not offered again: the template's parser refuses a repeated
 parameter, and a small model that loses count repeats one (`start`, `start`) instead of closing the invoke; once
 every declared parameter is written, no further parameter may be opened.
+After a parameter's name, its `string="true|false"` attribute follows the declared type (true for a string, false
+for a number, boolean, array or object; free where the schema gives no single type), and a parameter with an `enum`
+(or a boolean) can only take one of its values, closed by the parameter tag: a value outside the enum is an error the
+tool would refuse, and with beam search the constraint also lowers the score of a hypothesis that chose the wrong
+parameter (`state` where the value is `checking`), so the search prefers the right one. Other values stay free.
 After `</｜DSML｜function_calls>` the turn must end (the template puts end-of-sentence there), so only that token
 is allowed: without it a small model can ramble on to `max_tokens` after its calls.
 `ToolCallGrammar` holds the vocabulary's bytes (built once per backend); `for_tools` makes the per-request state.
@@ -21,7 +26,8 @@ is allowed: without it a small model can ramble on to `max_tokens` after its cal
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from . import chat_format as cf
@@ -39,6 +45,7 @@ class ToolCallGrammar:
         ]
         self.invoke_id = tokenizer.special_ids[cf.INVOKE_OPEN]
         self.param_id = tokenizer.special_ids[cf.PARAM_OPEN]
+        self.param_close_id = tokenizer.special_ids[cf.PARAM_CLOSE]
         self.calls_end_id = tokenizer.special_ids[cf.CALLS_END]
         self.eos_id = tokenizer.eos_id
         self.all_but_param = [t for t in range(tokenizer.vocab_size) if t != self.param_id]
@@ -47,24 +54,67 @@ class ToolCallGrammar:
     def for_tools(self, tools: Sequence[Mapping[str, Any]]) -> ToolCallConstraint | None:
         """Per-request state for OpenAI function-tool dicts; None when no tool is offered (nothing to constrain)."""
         params: dict[str, list[str]] = {}
+        values: dict[tuple[str, str], ValueTargets] = {}
         for tool in tools:
             fn = tool.get("function", tool)
             name = fn.get("name")
             if isinstance(name, str) and name:
                 props = (fn.get("parameters") or {}).get("properties") or {}
                 params[name] = [k for k in props if isinstance(k, str)]
-        return ToolCallConstraint(self, params) if params else None
+                for key in params[name]:
+                    if isinstance(props[key], Mapping) and (targets := value_targets(props[key])) is not None:
+                        values[(name, key)] = targets
+        return ToolCallConstraint(self, params, values) if params else None
+
+
+ValueTargets = tuple[list[bytes], bool]
+"""What may follow a parameter's name: the complete texts, and whether the value ends there (an enum: only the
+parameter's closing tag may come next) or goes on freely (only the string attribute is fixed)."""
+
+_NOT_STRING = ("integer", "number", "boolean", "array", "object")
+
+
+def value_targets(schema: Mapping[str, Any]) -> ValueTargets | None:
+    """The constrained continuation after ` name="KEY"` for a parameter with this JSON schema; None: free."""
+    kind = schema.get("type")
+    enum = schema.get("enum")
+    if kind == "boolean" and enum is None:
+        enum = [True, False]
+    if isinstance(enum, list) and enum:
+        if all(isinstance(v, str) for v in enum) and kind in (None, "string"):
+            return [f' string="true">{v}'.encode() for v in enum], True
+        if not any(isinstance(v, str) for v in enum) and kind in (None, *_NOT_STRING):
+            return [f' string="false">{json.dumps(v, ensure_ascii=False)}'.encode() for v in enum], True
+        return None  # mixed or contradictory: leave it to the tool's own validation
+    if kind == "string":
+        return [b' string="true">'], False
+    if kind in _NOT_STRING:
+        return [b' string="false">'], False
+    return None
 
 
 class ToolCallConstraint:
-    """Which tokens may come next in one request's generation; `advance` after every generated token."""
+    """Which tokens may come next in one request's generation; `advance` after every generated token.
 
-    def __init__(self, grammar: ToolCallGrammar, params: dict[str, list[str]]) -> None:
+    While a name is spelled, `targets` holds every complete text it may become: for a tool, ` name="TOOL"`; for a
+    parameter, ` name="KEY"` followed by each of its value texts (`value_targets`). A target in `closed` ends exactly
+    there and is followed by the parameter's closing tag; any other may run on into free text (a token `">` after a
+    name). Checking the whole text at once keeps a token that spans the name and its attribute honest too.
+    """
+
+    def __init__(
+        self, grammar: ToolCallGrammar, params: dict[str, list[str]],
+        values: dict[tuple[str, str], ValueTargets] | None = None,
+    ) -> None:  # fmt: skip
         self.grammar = grammar
         self.params = params
-        self.targets: list[bytes] | None = None  # while spelling a name: the complete strings it may become
+        self.values = values or {}
+        self.targets: list[bytes] | None = None  # while spelling: the complete texts it may become
+        self.closed: frozenset[bytes] = frozenset()  # targets followed by the parameter's closing tag
         self.spelled = b""
         self.filling: str | None = None  # "tool" or "param": what the current name is
+        self.named = False  # the name being spelled is complete (its attribute or enum value may still be spelled)
+        self.heads: dict[str, bytes] = {}  # name -> ` name="NAME"`, for the names being spelled
         self.tool: str | None = None  # the tool of the invoke being written
         self.written: set[str] = set()  # the parameters this invoke already has
         self.ended = False  # the calls block is closed: only end-of-sentence may follow
@@ -82,8 +132,10 @@ class ToolCallConstraint:
         for token, piece in enumerate(self.grammar.token_bytes):
             if piece:
                 text = self.spelled + piece
-                if any(t.startswith(text) or text.startswith(t) for t in self.targets):
+                if any(t.startswith(text) or (t not in self.closed and text.startswith(t)) for t in self.targets):
                     out.append(token)
+        if self.spelled in self.closed:
+            out.append(self.grammar.param_close_id)
         return out
 
     def fork(self) -> ToolCallConstraint:
@@ -97,21 +149,32 @@ class ToolCallConstraint:
             self.ended = True
         elif token == self.grammar.invoke_id:
             self.written = set()
-            self._start("tool", list(self.params))
+            self._start("tool", {name: [b""] for name in self.params})
         elif token == self.grammar.param_id:
             # a parameter of an unknown tool (or of a tool without declared parameters) stays free
-            self._start("param", [p for p in self.params.get(self.tool or "", []) if p not in self.written])
+            tool = self.tool or ""
+            names = [p for p in self.params.get(tool, []) if p not in self.written]
+            self._start("param", {p: self.values.get((tool, p), ([b""], False))[0] for p in names},
+                        {p for p in names if self.values.get((tool, p), ([], False))[1]})  # fmt: skip
+        elif token == self.grammar.param_close_id:
+            self.targets = None
         elif self.targets is not None:
             self.spelled += self.grammar.token_bytes[token]
-            done = next((t for t in self.targets if self.spelled.startswith(t)), None)
-            if done is not None:
-                name = done[len(NAME_PREFIX) : -1].decode()
-                if self.filling == "tool":
-                    self.tool = name
-                else:
-                    self.written.add(name)
-                self.targets = None
+            if not self.named:
+                name = next((n for n, heads in self.heads.items() if self.spelled.startswith(heads)), None)
+                if name is not None:
+                    self.named = True
+                    self.targets = [t for t in self.targets if t.startswith(self.heads[name])]
+                    if self.filling == "tool":
+                        self.tool = name
+                    else:
+                        self.written.add(name)
+            if self.named and any(self.spelled.startswith(t) for t in self.targets if t not in self.closed):
+                self.targets = None  # the rest is free
 
-    def _start(self, filling: str, names: list[str]) -> None:
-        self.filling, self.spelled = filling, b""
-        self.targets = [NAME_PREFIX + n.encode() + b'"' for n in names] or None
+    def _start(self, filling: str, texts: dict[str, list[bytes]], closes: Collection[str] = ()) -> None:
+        """Spell one of `texts`' names, each followed by one of its texts (b"": nothing more is constrained)."""
+        self.filling, self.spelled, self.named = filling, b"", False
+        self.heads = {name: NAME_PREFIX + name.encode() + b'"' for name in texts}
+        self.targets = [self.heads[name] + t for name, ts in texts.items() for t in ts] or None
+        self.closed = frozenset(self.heads[name] + t for name in closes for t in texts[name])

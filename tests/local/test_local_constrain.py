@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from model_backend.local.constrain import NAME_PREFIX, ToolCallGrammar
+from model_backend.local.constrain import NAME_PREFIX, ToolCallGrammar, value_targets
 from model_backend.local.generate import GenerationEngine, SamplingParams
 from model_backend.local.model import DSATransformer
 from model_backend.local.tokenizer import ChatTokenizer
@@ -140,3 +140,43 @@ def test_a_parameter_is_not_written_twice_in_one_invoke(tokenizer: ChatTokenizer
         # the next invoke of the same block may use every name again
         assert name_of(spell(constraint, grammar, grammar.invoke_id, rng)) == "list_account_owners"
         assert name_of(spell(constraint, grammar, grammar.param_id, rng)) in {"account_id", "active", "page"}
+
+
+def test_values_follow_the_declared_type_and_enum(tokenizer: ChatTokenizer):
+    """After a parameter's name: the string attribute follows the type, an enum (or boolean) value is one of its
+    values and is closed by the parameter tag (a value that is a prefix of another, `act` of `active`, included);
+    other values are free."""
+    grammar = ToolCallGrammar(tokenizer)
+    props = {"state": {"type": "string", "enum": ["active", "frozen", "act"]}, "urgent": {"type": "boolean"},
+             "count": {"type": "integer"}, "note": {"type": "string"}, "level": {"enum": [1, 2, 3]}}  # fmt: skip
+    tools = [{"type": "function", "function": {"name": "set_state", "parameters": {"type": "object",
+                                                                                  "properties": props}}}]  # fmt: skip
+    rng = random.Random(3)
+    values: dict[str, set[bytes]] = {name: set() for name in props}
+    for _ in range(40):
+        constraint = grammar.for_tools(tools)
+        assert constraint is not None
+        spell(constraint, grammar, grammar.invoke_id, rng)
+        for _ in props:
+            written = spell(constraint, grammar, grammar.param_id, rng)
+            name = name_of(written)
+            values[name].add(written[len(NAME_PREFIX) + len(name) + 1 :])
+    assert values["state"] == {b' string="true">active', b' string="true">frozen', b' string="true">act'}
+    assert values["urgent"] == {b' string="false">true', b' string="false">false'}
+    assert values["level"] == {b' string="false">1', b' string="false">2', b' string="false">3'}
+    # free after the attribute: the token that completes it may already run into the value
+    assert all(v.startswith(b' string="false">') for v in values["count"])
+    assert all(v.startswith(b' string="true">') for v in values["note"])
+
+
+@pytest.mark.parametrize(("schema", "expected"), [
+    ({"type": "string"}, ([b' string="true">'], False)),
+    ({"type": "array", "items": {"type": "string"}}, ([b' string="false">'], False)),
+    ({"type": "string", "enum": ["a", "b"]}, ([b' string="true">a', b' string="true">b'], True)),
+    ({"type": "boolean"}, ([b' string="false">true', b' string="false">false'], True)),
+    ({"enum": ["a", 1]}, None),  # mixed: left to the tool's validation
+    ({"type": ["string", "null"]}, None),  # no single type
+    ({}, None),
+])  # fmt: skip
+def test_value_targets_of_schemas(schema: dict[str, object], expected: object):
+    assert value_targets(schema) == expected
