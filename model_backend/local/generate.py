@@ -157,8 +157,8 @@ class GenerationEngine:
     """Continuous batched generation over one model. Create once, `submit` from coroutines, `close` at the end.
 
     `max_batch` sequences decode together (cache rows; a beam search of width w takes w of them); more requests wait
-    in FIFO order. `context_len` caps prompt
-    plus generated tokens per sequence (the cache is allocated once: n_layers * max_batch * context_len rows).
+    in FIFO order. `context_len` caps prompt plus generated tokens per sequence (the cache is allocated once:
+    n_layers * max_batch * context_len rows).
     `stop_ids` end a sequence; `vocab_size` limits sampling to the tokenizer's ids; `threads` is the number of
     intra-op threads of the worker (1 by default; raise it for long prompts on an otherwise idle machine).
     """

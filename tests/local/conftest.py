@@ -77,6 +77,13 @@ async def eventually(predicate: Callable[[], bool], within: float = 10.0) -> boo
     return predicate()
 
 
+@pytest.fixture(scope="module")
+def model() -> DSATransformer:
+    """A tiny random model with top-k 8, so prompts of a few dozen tokens already attend sparsely."""
+    torch.manual_seed(3)
+    return DSATransformer(tiny_config(512, index_topk=8)).eval()
+
+
 @pytest.fixture(scope="session")
 def tokenizer() -> ChatTokenizer:
     return train_tokenizer(synthetic_corpus(150, seed=1, code=False), vocab_size=2048)

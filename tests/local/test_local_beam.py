@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ADD_QUESTION, ADD_TOOL, SYSTEM, eventually, tiny_config
+from conftest import ADD_QUESTION, ADD_TOOL, SYSTEM, eventually
 
 from agentkit.errors import BadRequestError
 from agentkit.messages import SystemMessage, UserMessage
@@ -20,12 +20,6 @@ from model_backend.local.generate import GenerationEngine, SamplingParams
 from model_backend.local.model import DSATransformer
 
 PROMPTS = [[5, 9, 33, 2, 7], list(range(20, 60)), list(range(300, 420, 3))]
-
-
-@pytest.fixture(scope="module")
-def model() -> DSATransformer:
-    torch.manual_seed(11)
-    return DSATransformer(tiny_config(512, index_topk=8)).eval()
 
 
 @pytest.fixture

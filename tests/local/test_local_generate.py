@@ -17,12 +17,6 @@ from model_backend.local.model import DSATransformer
 PROMPTS = [[5, 9, 33, 2, 7], list(range(20, 60)), [100] * 3, list(range(300, 420, 3))]
 
 
-@pytest.fixture(scope="module")
-def model() -> DSATransformer:
-    torch.manual_seed(3)
-    return DSATransformer(tiny_config(512, index_topk=8)).eval()
-
-
 @pytest.fixture
 def engine(model: DSATransformer) -> Iterator[GenerationEngine]:
     e = GenerationEngine(model, max_batch=4, context_len=256)
