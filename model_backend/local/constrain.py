@@ -9,7 +9,8 @@ and enum values are constrained: other values, reasoning and content are the mod
 How: DSML writes `<｜DSML｜invoke name="NAME">` and `<｜DSML｜parameter name="KEY" ...>`, where the opening tags are
 single special tokens. After either one is generated, the following tokens must spell ` name="` + one of the
 allowed names + `"`; a token is allowed when the bytes so far plus its bytes are still a prefix of one of those
-strings (or run past the end of one, as a token `">` would). Once a name is complete, decoding is free again.
+strings (or run past the end of one, as a token `">` would). Once a name is complete, decoding is free again,
+but for a parameter's attribute and enum value (below).
 A parameter already written in the current invoke is not offered again: the template's parser refuses a repeated
 parameter, and a small model that loses count repeats one (`start`, `start`) instead of closing the invoke; once
 every declared parameter is written, no further parameter may be opened.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import chat_format as cf
@@ -70,6 +71,9 @@ class ToolCallGrammar:
 ValueTargets = tuple[list[bytes], bool]
 """What may follow a parameter's name: the complete texts, and whether the value ends there (an enum: only the
 parameter's closing tag may come next) or goes on freely (only the string attribute is fixed)."""
+
+FREE: ValueTargets = ([b""], False)
+"""Nothing is constrained after the name."""
 
 _NOT_STRING = ("integer", "number", "boolean", "array", "object")
 
@@ -149,13 +153,12 @@ class ToolCallConstraint:
             self.ended = True
         elif token == self.grammar.invoke_id:
             self.written = set()
-            self._start("tool", {name: [b""] for name in self.params})
+            self._start("tool", dict.fromkeys(self.params, FREE))
         elif token == self.grammar.param_id:
             # a parameter of an unknown tool (or of a tool without declared parameters) stays free
             tool = self.tool or ""
             names = [p for p in self.params.get(tool, []) if p not in self.written]
-            self._start("param", {p: self.values.get((tool, p), ([b""], False))[0] for p in names},
-                        {p for p in names if self.values.get((tool, p), ([], False))[1]})  # fmt: skip
+            self._start("param", {p: self.values.get((tool, p), FREE) for p in names})
         elif token == self.grammar.param_close_id:
             self.targets = None
         elif self.targets is not None:
@@ -172,9 +175,9 @@ class ToolCallConstraint:
             if self.named and any(self.spelled.startswith(t) for t in self.targets if t not in self.closed):
                 self.targets = None  # the rest is free
 
-    def _start(self, filling: str, texts: dict[str, list[bytes]], closes: Collection[str] = ()) -> None:
-        """Spell one of `texts`' names, each followed by one of its texts (b"": nothing more is constrained)."""
+    def _start(self, filling: str, specs: dict[str, ValueTargets]) -> None:
+        """Spell one of `specs`' names, each followed by one of its value texts (`FREE`: nothing after the name)."""
         self.filling, self.spelled, self.named = filling, b"", False
-        self.heads = {name: NAME_PREFIX + name.encode() + b'"' for name in texts}
-        self.targets = [self.heads[name] + t for name, ts in texts.items() for t in ts] or None
-        self.closed = frozenset(self.heads[name] + t for name in closes for t in texts[name])
+        self.heads = {name: NAME_PREFIX + name.encode() + b'"' for name in specs}
+        self.targets = [self.heads[name] + t for name, (texts, _) in specs.items() for t in texts] or None
+        self.closed = frozenset(self.heads[n] + t for n, (texts, closes) in specs.items() if closes for t in texts)
