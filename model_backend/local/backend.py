@@ -217,7 +217,9 @@ class LocalDSABackend:
         prompt = cf.render(request.messages, tools, thinking=thinking)
         return self.tokenizer.encode_prompt(prompt), thinking
 
-    def sampling(self, request: ChatRequest) -> SamplingParams:
+    def sampling(self, request: ChatRequest, thinking: bool = False) -> SamplingParams:
+        """The engine's settings for `request`, whose prompt starts the generation in the thinking (`thinking`) or in
+        the answer (`prompt_ids` says which)."""
         extra: dict[str, Any] = request.extra or {}
         tools = request.tools if request.tool_choice != "none" else []
         try:
@@ -233,14 +235,14 @@ class LocalDSABackend:
                 seed=extra.get("seed", self.seed),
                 mode=extra.get("attention"),
                 beams=beams,
-                constraint=self.grammar.for_tools(tools) if self.grammar is not None else None,
+                constraint=self.grammar.for_tools(tools, thinking=thinking) if self.grammar is not None else None,
             )
         except (ValueError, TypeError) as exc:
             raise BadRequestError(str(exc), status=400, provider="local") from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
         ids, thinking = self.prompt_ids(request)
-        generation = self.engine.submit(ids, self.sampling(request))
+        generation = self.engine.submit(ids, self.sampling(request, thinking))
         parser = DSMLStreamParser(thinking=thinking)
         decoder = self.tokenizer.stream_decoder()
         reasoning_tokens = 0

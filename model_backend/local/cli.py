@@ -2,6 +2,8 @@
 
     agentkit local train RUN_DIR                 # the full recipe (about an hour on 2 cores); re-run to resume
     agentkit local train RUN_DIR --tiny          # a seconds-long recipe: the plumbing, no quality
+    agentkit local train RUN_DIR --init shipped --set families=hr,ledger --set dense_steps=400
+                                                 # continue the shipped model on your own data (a fine-tune)
     agentkit local info [--checkpoint PATH]      # shape, training data seeds, time and eval figures
     agentkit local ship RUN_DIR                  # copy RUN_DIR/checkpoint into the package (LocalDSABackend() default)
 
@@ -11,9 +13,11 @@ Registered lazily by agentkit's CLI; torch is imported only when a sub-command r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from agentkit.errors import ConfigurationError
 
@@ -35,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--steps-per-process", type=int, default=None, metavar="N",
                    help="train in fresh processes of N steps each, which keeps the step time from creeping up "
                    "(default 500; 0: one process)")  # fmt: skip
+    t.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="continue from this checkpoint directory ('shipped': the packaged model): its weights and "
+                   "tokenizer, the recipe's shape fields must match")  # fmt: skip
+    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change one recipe field (repeatable), e.g. data_seed=5 n_tasks=2000 families=hr,ledger "
+                   "dense_steps=400 lr=0.001; the fields are model_backend.local.train.Recipe's")  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     i = sub.add_parser("info", help="print a checkpoint's manifest: shape, data seeds, training time, eval figures")
@@ -51,9 +61,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import STEPS_PER_PROCESS, TINY, Recipe, Trainer
 
     per_process = STEPS_PER_PROCESS if args.steps_per_process is None else args.steps_per_process  # 0: one process
-    Trainer(TINY if args.tiny else Recipe(), args.run_dir, threads=args.threads, workers=args.workers,
-            steps_per_process=per_process).run()  # fmt: skip
+    recipe = recipe_with(TINY if args.tiny else Recipe(), args.set)
+    if args.init:
+        init = _shipped_dir() if args.init == "shipped" else Path(args.init).expanduser().resolve()
+        if not (init / "model.safetensors").is_file():
+            raise ConfigurationError(f"--init {args.init}: no model.safetensors in {init}; give a checkpoint "
+                                     "directory (a run's checkpoint/, or 'shipped')")  # fmt: skip
+        recipe = dataclasses.replace(recipe, init=str(init))
+    Trainer(recipe, args.run_dir, threads=args.threads, workers=args.workers, steps_per_process=per_process).run()
     return 0
+
+
+def recipe_with(recipe: Any, assignments: list[str]) -> Any:
+    """`recipe` with `FIELD=VALUE` assignments applied, each value parsed as its field's type (a tuple field takes
+    a comma-separated list). An unknown field or a value of the wrong type is refused with what to write."""
+    fields = {f.name: f for f in dataclasses.fields(recipe)}
+    changes: dict[str, Any] = {}
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or name not in fields:
+            raise ConfigurationError(f"--set {item!r}: write FIELD=VALUE with FIELD one of {sorted(fields)}")
+        current = getattr(recipe, name)
+        try:
+            if isinstance(current, tuple):
+                kind = type(current[0]) if current else str
+                changes[name] = tuple(kind(v.strip()) for v in text.split(",") if v.strip())
+            elif isinstance(current, bool) or current is None:
+                changes[name] = {"true": True, "false": False, "none": None}[text.strip().lower()]
+            else:
+                changes[name] = type(current)(text.strip())
+        except (ValueError, KeyError):
+            raise ConfigurationError(f"--set {item!r}: {text!r} is not a valid {name} (now {current!r})") from None
+    return dataclasses.replace(recipe, **changes)
 
 
 def _shipped_dir() -> Path:

@@ -47,10 +47,12 @@ from agentkit.messages import Message, SystemMessage
 from envs.eval import DEFAULT_SYSTEM_PROMPT
 
 from . import chat_format as cf
-from .backend import MANIFEST_FILE, save_local_checkpoint
+from .backend import MANIFEST_FILE, checkpoint_paths, save_local_checkpoint
+from .checkpoint import load_checkpoint
 from .copy_head import copy_label_log_probs, spelling_variants
 from .cpu import cpu_name, native_bf16
 from .dsa import indexer_kl_loss, select_topk
+from .errors import CheckpointError
 from .model import DSAConfig, DSATransformer, field_check
 from .tokenizer import ChatTokenizer, train_tokenizer
 
@@ -138,6 +140,12 @@ class Recipe:
     of a model this small, and makes a step about 1.5x faster in bfloat16 (benchmarks/bench_train_speed.py), after a
     compilation of about a minute per stage. The numbers differ from eager ones by float rounding only. None: on
     where a C++ compiler is on the PATH, decided once per run directory like `bf16`."""
+
+    init: str | None = None
+    """A checkpoint directory to continue from (a fine-tune): the run starts from its weights and keeps its tokenizer,
+    so the model shape fields must be the checkpoint's (a different one is refused with the fields named). With
+    fresh data (another `data_seed`, your own `families`) and a few hundred steps per stage this adapts the shipped
+    model instead of training one from scratch. None: random weights and a tokenizer trained on the run's data."""
 
     def __post_init__(self) -> None:
         if self.length_multiple < 1:
@@ -281,8 +289,11 @@ def build_dataset(
     t0 = time.monotonic()
     trajectories = generate_trajectories(recipe, workers)
     log(f"data: {len(trajectories)} tasks generated (seed {recipe.data_seed}) in {time.monotonic() - t0:.1f}s")
-    texts = [cf.render(msgs, tools, thinking=recipe.thinking).text for _, msgs, tools in trajectories]
-    tokenizer = train_tokenizer(texts, recipe.vocab_size)
+    if recipe.init:
+        tokenizer = ChatTokenizer.load(checkpoint_paths(recipe.init)[1])  # the weights were trained with these ids
+    else:
+        texts = [cf.render(msgs, tools, thinking=recipe.thinking).text for _, msgs, tools in trajectories]
+        tokenizer = train_tokenizer(texts, recipe.vocab_size)
     examples = []
     for record, msgs, tools in trajectories:
         ids, target = encode_conversation(tokenizer, msgs, tools, thinking=recipe.thinking)
@@ -874,6 +885,7 @@ def write_manifest(
             **recipe_cost(recipe, state.history, data_minutes),
             "final_losses": {s: _last(state.history, s) for s in STAGES},
         },
+        "continued_from": _lineage(recipe.init),
         "agent": AGENT_SETTINGS,
         "eval": old.get("eval"),
     }  # fmt: skip
@@ -881,10 +893,30 @@ def write_manifest(
     return path
 
 
+def _lineage(init: str | None) -> dict[str, Any] | None:
+    """What a continued model was continued from: the parent checkpoint's recipe, data and training (its own
+    lineage included), so a fine-tuned manifest still names every seed and minute behind its weights."""
+    if not init:
+        return None
+    path = Path(init) / MANIFEST_FILE
+    parent = json.loads(path.read_text()) if path.exists() else {}
+    keep = ("recipe", "training_data", "training", "continued_from")
+    return {"checkpoint": str(init), **{k: parent[k] for k in keep if parent.get(k) is not None}}
+
+
 def initial_model(recipe: Recipe, tokenizer: ChatTokenizer) -> DSATransformer:
     """The recipe's model before its first step, in training mode: the vocabulary rounded up to a multiple of 64,
     weights drawn from the recipe's seed, the copy head's spelling table from the tokenizer."""
-    model = DSATransformer(recipe.model_config(-(-tokenizer.vocab_size // 64) * 64))
+    config = recipe.model_config(-(-tokenizer.vocab_size // 64) * 64)
+    if recipe.init:
+        weights, _ = checkpoint_paths(recipe.init)
+        try:
+            model = load_checkpoint(weights, expected=config)
+        except CheckpointError as exc:
+            raise TrainError(f"cannot continue from {recipe.init}: {exc}; set the recipe's shape fields to the "
+                             "checkpoint's (its manifest.json has them under 'recipe')") from exc  # fmt: skip
+        return model.train()
+    model = DSATransformer(config)
     model.reset_parameters(torch.Generator().manual_seed(recipe.seed))
     if model.copy is not None and model.copy.variants > 1:
         model.copy.set_variants(spelling_table(tokenizer))

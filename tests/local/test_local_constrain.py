@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from model_backend.local.constrain import NAME_PREFIX, ToolCallGrammar, value_targets
+from model_backend.local.constrain import CALL_MARKUP, NAME_PREFIX, ToolCallGrammar, value_targets
 from model_backend.local.generate import GenerationEngine, SamplingParams
 from model_backend.local.model import DSATransformer
 from model_backend.local.tokenizer import ChatTokenizer
@@ -85,9 +85,61 @@ def test_nothing_is_constrained_without_tools_or_declared_parameters(tokenizer: 
     grammar = ToolCallGrammar(tokenizer)
     assert grammar.for_tools([]) is None
     constraint = grammar.for_tools([fn("ping")])
-    assert constraint is not None and constraint.allowed() is None
+    assert constraint is not None
+    constraint.advance(grammar.calls_start_id)
+    assert constraint.allowed() is None
     constraint.advance(grammar.param_id)  # a parameter of a tool that declares none
     assert constraint.allowed() is None
+
+
+def markup_ids(tokenizer: ChatTokenizer) -> set[int]:
+    return {tokenizer.special_ids[m] for m in CALL_MARKUP}
+
+
+def test_call_markup_cannot_come_before_the_calls_block(tokenizer: ChatTokenizer):
+    """No DSML tag in the thinking; in the answer only the tag that opens the calls block; inside it, free."""
+    grammar = ToolCallGrammar(tokenizer)
+    markup = markup_ids(tokenizer)
+    constraint = grammar.for_tools(TOOLS, thinking=True)
+    assert constraint is not None
+    thinking = set(constraint.allowed() or [])
+    assert not thinking & markup and grammar.think_end_id in thinking and tokenizer.eos_id in thinking
+    assert len(thinking) == tokenizer.vocab_size - len(markup) - 1  # all but the markup and a second <think>
+    for token in tokenizer.encode("I look up the account")[-3:]:
+        constraint.advance(token)
+        assert set(constraint.allowed() or []) == thinking  # text does not end the thinking
+    constraint.advance(grammar.think_end_id)
+    answer = set(constraint.allowed() or [])
+    assert answer & markup == {grammar.calls_start_id} and grammar.think_end_id not in answer
+    assert grammar.for_tools(TOOLS).allowed() == constraint.allowed()  # a prompt without thinking starts here
+    constraint.advance(grammar.calls_start_id)
+    assert constraint.allowed() is None
+    assert name_of(spell(constraint, grammar, grammar.invoke_id, random.Random(4))) in {"list_accounts", "find",
+                                                                                       "list_account_owners"}
+
+
+async def test_sampled_thinking_never_holds_call_markup(tokenizer: ChatTokenizer):
+    """A random model sampled very hot (close to uniform), through the engine: before the calls block, markup is only
+    ever the opening tag, and never in the thinking; unconstrained, the same sampling writes markup there."""
+    torch.manual_seed(5)
+    model = DSATransformer(tiny_config(tokenizer.vocab_size, index_topk=8)).eval()
+    grammar = ToolCallGrammar(tokenizer)
+    markup = markup_ids(tokenizer)
+    engine = GenerationEngine(model, max_batch=1, context_len=256)
+    leaked = {True: 0, False: 0}
+    try:
+        for seed in range(8):
+            for constrained in (True, False):
+                constraint = grammar.for_tools(TOOLS, thinking=True) if constrained else None
+                params = SamplingParams(max_new_tokens=120, temperature=50.0, seed=seed, constraint=constraint)
+                tokens, _ = await engine.generate([tokenizer.bos_id, *tokenizer.encode("Find the account")], params)
+                end = tokens.index(grammar.think_end_id) if grammar.think_end_id in tokens else len(tokens)
+                opened = (tokens + [grammar.calls_start_id]).index(grammar.calls_start_id)
+                leaked[constrained] += bool(set(tokens[:end]) & markup)
+                leaked[constrained] += bool(set(tokens[end:opened]) & (markup - {grammar.calls_start_id}))
+    finally:
+        engine.close()
+    assert leaked[True] == 0 and leaked[False] > 0, leaked
 
 
 class OnlyThese:

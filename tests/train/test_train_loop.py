@@ -300,3 +300,47 @@ def test_a_run_decides_its_machine_settings_once(tmp_path: Path, name: str):
     with pytest.raises(TrainError, match="another recipe"):  # an explicit choice must match the run's
         decided = dataclasses.replace(other, **{name: here})
         Trainer(decided, tmp_path / "old", log=lambda _: None)._check_recipe()
+
+
+def test_a_run_continues_from_a_checkpoint_with_its_weights_and_tokenizer(tiny_run: Path, tmp_path: Path,
+                                                                           run_training):  # fmt: skip
+    parent = tiny_run / "checkpoint"
+    recipe = dataclasses.replace(TINY, init=str(parent), data_seed=TINY.data_seed + 1, dense_steps=2, indexer_steps=1,
+                                 sparse_steps=1)  # fmt: skip
+    ckpt = run_training(recipe, tmp_path / "continued")
+    assert ckpt is not None
+    assert (ckpt / "tokenizer.json").read_text() == (parent / "tokenizer.json").read_text()
+    first = [json.loads(line) for line in (tiny_run / "train_log.jsonl").read_text().splitlines()][0]["lm"]
+    cont = [json.loads(line) for line in (tmp_path / "continued" / "train_log.jsonl").read_text().splitlines()]
+    assert cont[0]["stage"] == "dense" and cont[0]["lm"] < first - 0.3, (cont[0], first)  # not from random weights
+    manifest = json.loads((ckpt / "manifest.json").read_text())
+    lineage = manifest["continued_from"]
+    assert lineage["checkpoint"] == str(parent) and lineage["training_data"]["generator_seed"] == TINY.data_seed
+    assert manifest["training_data"]["generator_seed"] == TINY.data_seed + 1
+    assert json.loads((tiny_run / "checkpoint" / "manifest.json").read_text()).get("continued_from") is None
+
+
+def test_continuing_refuses_a_checkpoint_of_another_shape(tiny_run: Path, tmp_path: Path, run_training):
+    recipe = dataclasses.replace(TINY, init=str(tiny_run / "checkpoint"), dim=TINY.dim * 2)
+    with pytest.raises(TrainError, match=r"cannot continue from .*dim: file has 64, expected 128"):
+        run_training(recipe, tmp_path / "other_shape")
+
+
+def test_cli_set_changes_recipe_fields_by_their_types():
+    from agentkit.errors import ConfigurationError
+    from model_backend.local.cli import recipe_with
+
+    r = recipe_with(TINY, ["families=hr, ledger", "dense_steps=3", "lr=0.01", "bf16=false", "difficulties=1,2"])
+    assert (r.families, r.dense_steps, r.lr, r.bf16, r.difficulties) == (("hr", "ledger"), 3, 0.01, False, (1, 2))
+    with pytest.raises(ConfigurationError, match="FIELD one of"):
+        recipe_with(TINY, ["nope=1"])
+    with pytest.raises(ConfigurationError, match="'many' is not a valid dense_steps"):
+        recipe_with(TINY, ["dense_steps=many"])
+
+
+def test_cli_train_init_names_a_missing_checkpoint(tmp_path: Path, capsys):
+    from agentkit.cli import main
+
+    assert main(["local", "train", str(tmp_path / "run"), "--tiny", "--init", str(tmp_path / "none")]) != 0
+    assert "no model.safetensors" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written

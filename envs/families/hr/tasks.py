@@ -52,7 +52,7 @@ def raise_manager(g: GoalBuilder) -> None:
     pct = pick(g.rng, (3, 4, 5, 8, 10))
     mid, mgr = _manager(g, p[f("name")])
     rate = g.param("manager merit raise", pct, f"{pct}%")
-    new = g.calc(f"round({mgr[f('salary')]} * {100 + pct} / 100)", f"Salary {mgr[f('salary')]} plus {pct}%, rounded.")
+    new = g.calc(f"round({mgr[f('salary')]} * (100 + {pct}) / 100)", f"Salary {mgr[f('salary')]} plus {pct}%, rounded.")
     g.do("update_employee", f"The new salary is {new}.", id=mid, salary=new)
     g.expect(w.c("employees"), mid, f("salary"), new)
     g.hide(mid, mgr[f("name")], mgr[f("salary")], new)
@@ -111,7 +111,9 @@ def promote(g: GoalBuilder) -> None:
     bump = pick(g.rng, (2000, 3000, 5000, 7500))
     pid, hit = _find(g, p[f("name")], f"I look up {p[f('name')]}'s current title and salary.")
     raise_by = g.param("promotion salary increase", bump, str(bump))
-    title, salary = "Senior " + hit[f("title")], hit[f("salary")] + bump
+    title = "Senior " + hit[f("title")]
+    # through the calculator, like every sum: the new salary's digits are then a copy of its result
+    salary = g.calc(f"{hit[f('salary')]} + {bump}", f"Salary {hit[f('salary')]} plus the {bump} raise.")
     g.do("update_employee", f"New title {title}, salary {salary}.", id=pid, title=title, salary=salary)
     g.expect(w.c("employees"), pid, f("title"), title)
     g.expect(w.c("employees"), pid, f("salary"), salary)

@@ -95,9 +95,9 @@ def restock_lowest(g: GoalBuilder) -> None:
     low = min(items, key=lambda it: it[f("stock")])
     target = (low[f("stock")] // 10 + 2 + g.rng.randrange(4)) * 10
     key = id_key(w, "find_products")
-    g.do("restock", f"{low[key]} has the lowest stock ({low[f('stock')]}); adding "
-                    f"{target - low[f('stock')]} units brings it to {target}.",
-         id=low[key], quantity=target - low[f("stock")])
+    add = g.calc(f"{target} - {low[f('stock')]}", f"{low[key]} has the lowest stock ({low[f('stock')]}); the units "
+                 f"that bring it to {target}.")  # fmt: skip
+    g.do("restock", f"Adding {add} units.", id=low[key], quantity=add)
     g.expect(P, low[key], f("stock"), target)
     g.hide(low[key], low[f("name")], target - low[f("stock")])
     g.say(f"In the {wh} warehouse, find the {cat} product with the lowest stock and restock it to exactly "
@@ -133,7 +133,7 @@ def reprice(g: GoalBuilder) -> None:
         raise GenerationError("ambiguous rounding (exactly half a cent)")
     new = (scaled + 50) // 100 / 100
     by = g.param("seasonal price adjustment", pct, f"{pct}%")
-    factor = 100 + pct if up else 100 - pct
+    factor = f"(100 {'+' if up else '-'} {pct})"  # the percentage as written in the task: every digit a copy
     if g.calc(f"round({money(hit[f('price')])} * {factor} / 100, 2)",
               f"Price {money(hit[f('price')])} {'plus' if up else 'minus'} {pct}%, rounded to cents.") != new:
         raise GenerationError("float rounding differs from exact cents")
