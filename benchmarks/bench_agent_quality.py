@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from envs.eval import AttemptRecord, EvalSummary, evaluate, summarize
+from envs.eval import AttemptRecord, EvalSummary, ResultsFile, evaluate, summarize
 from envs.generator import generate
 from envs.spec import TaskRecord
 from model_backend.local.backend import SHIPPED_CHECKPOINT
@@ -61,17 +61,31 @@ def first_per_family(tasks: list[TaskRecord], n: int) -> list[TaskRecord]:
     return tasks[: n * families]
 
 
+def training_data_sections(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training data of a checkpoint and of every checkpoint it was continued from (`continued_from`), each with
+    the families its recipe asked the generator for (`generator_families`; empty: every family)."""
+    out, node = [], manifest
+    while node:
+        if node.get("training_data"):
+            families = (node.get("recipe") or {}).get("families") or []
+            out.append({**node["training_data"], "generator_families": families})
+        node = node.get("continued_from") or {}
+    return out
+
+
 def overlap_with_training(tasks: list[TaskRecord], manifest: dict[str, Any]) -> int | None:
     """How many held-out tasks have the same instruction and environment as a training task (regenerated from the
-    manifest's seed; None when the manifest has no training data section)."""
-    data = manifest.get("training_data")
-    if not data:
+    seeds of the manifest and of the checkpoints it was continued from; None when it has no training data section)."""
+    sections = training_data_sections(manifest)
+    if not sections:
         return None
     train = {
         (r.task.instruction, r.meta.get("env_hash"))
-        for s in generate(data["n_tasks"], data["generator_seed"], None, tuple(data["difficulties"]))
+        for data in sections
+        for s in generate(data["n_tasks"], data["generator_seed"], data["generator_families"] or None,
+                          tuple(data["difficulties"]))
         if s.line and (r := TaskRecord.from_json(s.line))
-    }
+    }  # fmt: skip
     return sum((t.task.instruction, t.meta.get("env_hash")) in train for t in tasks)
 
 
@@ -101,6 +115,15 @@ async def run_eval(
             return summary, records
         finally:
             await backend.aclose()
+
+
+def write_records(path: Path, records: list[AttemptRecord]) -> None:
+    """The attempts as an eval results file (`envs.eval.load_results` reads it back), replacing any old one."""
+    path.unlink(missing_ok=True)
+    results = ResultsFile(path)
+    with results.open_for_append({"kind": "header", "source": "bench_agent_quality", "attempts": len(records)}) as f:
+        for rec in sorted(records, key=lambda r: r.key):
+            results.append(f, rec)
 
 
 def group_pass(summary: EvalSummary, difficulties: set[int]) -> float:
@@ -208,6 +231,9 @@ async def main() -> dict[str, Any]:
     ap.add_argument("--beams", type=int, default=None,
                     help="beam width of each turn (1: greedy; default: the checkpoint manifest's agent setting)")
     ap.add_argument("--write-manifest", action="store_true", help="store the figures in the checkpoint's manifest")
+    ap.add_argument("--records", type=Path, default=None,
+                    help="also write every sparse attempt (transcript included) to this JSONL file, the eval "
+                         "harness's results format, for diffing two checkpoints task by task")  # fmt: skip
     ap.add_argument("--recall-only", action="store_true",
                     help="only the figures of the reference trajectories (top-k recalls of the indexer and the "
                          "oracle, turn-exact and where turns miss); with --write-manifest they replace those figures "
@@ -220,9 +246,8 @@ async def main() -> dict[str, Any]:
     diffs = tuple(int(d) for d in (args.difficulties or ("1,2" if args.quick else "1,2,3")).split(","))
     manifest_path = args.checkpoint / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    train_seed = manifest.get("training_data", {}).get("generator_seed")
-    if train_seed == args.seed:
-        sys.exit(f"--seed {args.seed} is the training data's seed: pick another one for held-out tasks")
+    if args.seed in {data.get("generator_seed") for data in training_data_sections(manifest)}:
+        sys.exit(f"--seed {args.seed} is a training data seed of this checkpoint: pick another one for held-out tasks")
 
     t0 = time.perf_counter()
     tasks = held_out(per_family, diffs, args.seed)
@@ -235,6 +260,8 @@ async def main() -> dict[str, Any]:
     beams = args.beams if args.beams is not None else int(manifest.get("agent", {}).get("beams", 1))
     sparse, records = await run_eval(args.checkpoint, tasks, "sparse", args.concurrency, "sparse (DSA)", args.threads,
                                      beams=beams)  # fmt: skip
+    if args.records:
+        write_records(args.records, records)
     dense = (
         (await run_eval(args.checkpoint, dense_tasks, "dense", args.concurrency, "dense", args.threads,
                         beams=beams))[0]
