@@ -119,6 +119,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     t.add_row("training data", f"{data['n_trajectories']} trajectories, generator seed {data['generator_seed']}, "
               f"difficulty {data['difficulties']}, {data['tokens']:,} tokens")  # fmt: skip
     t.add_row("training", f"{train['steps']} steps, {train['train_minutes']} min, {train['torch_threads']} threads")
+    parent = manifest.get("continued_from")
+    while parent:  # a continued model: each checkpoint it was continued from, with its data seed and minutes
+        pdata, ptrain = parent.get("training_data", {}), parent.get("training", {})
+        t.add_row("continued from", f"{pdata.get('n_trajectories')} trajectories, generator seed "
+                  f"{pdata.get('generator_seed')}, {ptrain.get('steps')} steps, {ptrain.get('train_minutes')} min")
+        parent = parent.get("continued_from")
     t.add_row("agent settings", json.dumps({k: v for k, v in manifest["agent"].items() if k != "system_prompt"}))
     ev = manifest.get("eval")
     if ev:
