@@ -33,7 +33,7 @@ from rich.table import Table
 from envs.eval import AttemptRecord, EvalSummary, ResultsFile, evaluate, summarize
 from envs.generator import generate
 from envs.spec import TaskRecord
-from model_backend.local.backend import SHIPPED_CHECKPOINT
+from model_backend.local.backend import SHIPPED_CHECKPOINT, manifest_lineage
 from model_backend.local.diagnose import diagnose_turns
 from model_backend.local.train import (
     AGENT_SETTINGS,
@@ -64,13 +64,8 @@ def first_per_family(tasks: list[TaskRecord], n: int) -> list[TaskRecord]:
 def training_data_sections(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The training data of a checkpoint and of every checkpoint it was continued from (`continued_from`), each with
     the families its recipe asked the generator for (`generator_families`; empty: every family)."""
-    out, node = [], manifest
-    while node:
-        if node.get("training_data"):
-            families = (node.get("recipe") or {}).get("families") or []
-            out.append({**node["training_data"], "generator_families": families})
-        node = node.get("continued_from") or {}
-    return out
+    return [{**node["training_data"], "generator_families": (node.get("recipe") or {}).get("families") or []}
+            for node in manifest_lineage(manifest) if node.get("training_data")]  # fmt: skip
 
 
 def overlap_with_training(tasks: list[TaskRecord], manifest: dict[str, Any]) -> int | None:

@@ -58,6 +58,15 @@ def agent_settings(checkpoint_dir: Path) -> dict[str, Any]:
     return agent
 
 
+def manifest_lineage(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """A manifest followed by those of the checkpoints it was continued from (`continued_from`), nearest first."""
+    out, node = [], manifest
+    while node:
+        out.append(node)
+        node = node.get("continued_from") or {}
+    return out
+
+
 def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     """(weights file, tokenizer file) of a checkpoint directory or weights file."""
     p = Path(path).expanduser()

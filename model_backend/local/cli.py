@@ -58,13 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .backend import checkpoint_paths
     from .train import STEPS_PER_PROCESS, TINY, Recipe, Trainer
 
     per_process = STEPS_PER_PROCESS if args.steps_per_process is None else args.steps_per_process  # 0: one process
     recipe = recipe_with(TINY if args.tiny else Recipe(), args.set)
     if args.init:
         init = _shipped_dir() if args.init == "shipped" else Path(args.init).expanduser().resolve()
-        if not (init / "model.safetensors").is_file():
+        if not checkpoint_paths(init)[0].is_file():
             raise ConfigurationError(f"--init {args.init}: no model.safetensors in {init}; give a checkpoint "
                                      "directory (a run's checkpoint/, or 'shipped')")  # fmt: skip
         recipe = dataclasses.replace(recipe, init=str(init))
@@ -119,12 +120,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     t.add_row("training data", f"{data['n_trajectories']} trajectories, generator seed {data['generator_seed']}, "
               f"difficulty {data['difficulties']}, {data['tokens']:,} tokens")  # fmt: skip
     t.add_row("training", f"{train['steps']} steps, {train['train_minutes']} min, {train['torch_threads']} threads")
-    parent = manifest.get("continued_from")
-    while parent:  # a continued model: each checkpoint it was continued from, with its data seed and minutes
+    from .backend import manifest_lineage
+
+    for parent in manifest_lineage(manifest)[1:]:  # a continued model: each checkpoint it was continued from
         pdata, ptrain = parent.get("training_data", {}), parent.get("training", {})
         t.add_row("continued from", f"{pdata.get('n_trajectories')} trajectories, generator seed "
                   f"{pdata.get('generator_seed')}, {ptrain.get('steps')} steps, {ptrain.get('train_minutes')} min")
-        parent = parent.get("continued_from")
     t.add_row("agent settings", json.dumps({k: v for k, v in manifest["agent"].items() if k != "system_prompt"}))
     ev = manifest.get("eval")
     if ev:
