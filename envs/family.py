@@ -148,38 +148,6 @@ class GoalBuilder:
             return values[0]
         return self.calc(" + ".join(money(v) for v in values), thought)
 
-    @staticmethod
-    def walk(items: Sequence[dict[str, Any]], name: str, value: str | None = None, *,
-             keep: Callable[[dict[str, Any]], bool] | None = None, best: str | None = None,
-             count: bool = False) -> str:
-        """Thinking that goes through a listed result one item at a time: each item's `name` and the `value` that
-        decides it, copied as the result writes them, then the verdict beside it ("yes"/"no" for `keep`, "best"
-        where the running minimum or maximum of `best` changes, a running number with `count`). Why: a small model
-        cannot pick the matching, lowest or highest items of a JSON list in one step (the failures of the shipped
-        model were mostly that); a walk makes each decision a local copy and compare, and the calls and answers
-        that follow copy the chosen names from the model's own thinking. Draws nothing from the rng, so the tasks
-        of a seed stay the same."""
-        parts, cur, n = [], None, 0
-        for it in items:
-            text = str(it[name])
-            if value is not None:
-                v = it[value]
-                text += " " + (v if isinstance(v, str) else json.dumps(v))
-            if keep is not None and not keep(it):
-                parts.append(text + " no")
-                continue
-            if best is not None:
-                v = it[value]  # type: ignore[index]
-                if cur is None or (v < cur if best == "min" else v > cur):
-                    cur, text = v, text + " best"
-            elif keep is not None:
-                text += " yes"
-            if count:
-                n += 1
-                text = f"{n}. {text}"
-            parts.append(text)
-        return "; ".join(parts) + "."
-
     def find_all(self, op: str, thought: str, **filters: Any) -> list[dict[str, Any]]:
         """Call a paginated search until the last page; returns every item (what an agent must also do)."""
         spec = self.w.ops[op]

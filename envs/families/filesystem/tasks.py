@@ -38,7 +38,7 @@ def config_value(g: GoalBuilder) -> None:
     g.say(pick(g.rng, (f"What {'port does' if key == 'port' else 'worker count does'} the {svc} service use? "
                        f"Its config file is in the application config directory, {root}.",
                        f"Find the {svc} service's configuration under {root} and tell me its {key} setting.")))
-    g.answer_number(value, f"The {svc} service has {key} = {value}.", f"The question asks for {key}. The file says {key} = {value}.", 0)
+    g.answer_number(value, f"The {svc} service has {key} = {value}.", f"The file says {key} = {value}.", 0)
 
 
 def set_level(g: GoalBuilder) -> None:
@@ -58,14 +58,9 @@ def set_level(g: GoalBuilder) -> None:
           "everything else as is.")
 
 
-def _is_log(e: dict) -> bool:
-    return e["type"] == "file" and e["name"].endswith(".log")
-
-
-def _logs(g: GoalBuilder, svc: str, thought: str) -> tuple[list[dict], list[dict]]:
-    """The listing of /var/log/{svc} and its .log files."""
-    listing = g.find_all("list_dir", thought, path=f"/var/log/{svc}")
-    return listing, [e for e in listing if _is_log(e)]
+def _logs(g: GoalBuilder, svc: str, thought: str) -> list[dict]:
+    return [e for e in g.find_all("list_dir", thought, path=f"/var/log/{svc}")
+            if e["type"] == "file" and e["name"].endswith(".log")]
 
 
 def _claim_dir(g: GoalBuilder, prefix: str) -> None:
@@ -83,16 +78,13 @@ def archive_logs(g: GoalBuilder) -> None:
         raise GenerationError("too few logs")
     kb = (sizes[g.rng.randrange(len(sizes) - 1)] // 1024) + 1
     limit = g.param("log archiving threshold", kb, f"{kb} KiB ({kb} x 1024 bytes)")
-    listing, logs = _logs(g, svc, f"I list /var/log/{svc} to see the log sizes.")
+    logs = _logs(g, svc, f"I list /var/log/{svc} to see the log sizes.")
     big = [e for e in logs if e["size"] > kb * 1024]
     if not big:
         raise GenerationError("nothing to archive")
-    walk = g.walk(listing, "name", "size", keep=lambda e: _is_log(e) and e["size"] > kb * 1024)
-    for i, e in enumerate(big):
+    for e in big:
         src, dst = f"/var/log/{svc}/{e['name']}", f"/archive/{svc}/{e['name']}"
-        head = f"Over {kb * 1024} bytes: {walk} " if i == 0 else ""
-        g.do("move_file", f"{head}{e['name']} is {e['size']} bytes (> {kb} KiB): moving it.", source=src,
-             destination=dst)
+        g.do("move_file", f"{e['name']} is {e['size']} bytes (> {kb} KiB): moving it.", source=src, destination=dst)
         g.expect(w.c("files"), dst, w.f("path"), dst)
         g.hide(e["name"])
     g.say(f"Move every .log file in /var/log/{svc} larger than {limit} to /archive/{svc}/, "
@@ -107,10 +99,8 @@ def clean_tmp(g: GoalBuilder) -> None:
     mine = [e for e in listing if e["type"] == "file" and e["owner"] == owner]
     if not mine:
         raise GenerationError("nothing owned")
-    walk = g.walk(listing, "name", "owner", keep=lambda e: e["type"] == "file" and e["owner"] == owner)
-    for i, e in enumerate(mine):
-        head = f"Owners: {walk} " if i == 0 else ""
-        g.do("delete_file", f"{head}{e['name']} belongs to {owner}; deleting.", path=f"/tmp/scratch/{e['name']}")
+    for e in mine:
+        g.do("delete_file", f"{e['name']} belongs to {owner}; deleting.", path=f"/tmp/scratch/{e['name']}")
         g.expect(w.c("files"), f"/tmp/scratch/{e['name']}", None, None, "absent")
         g.hide(e["name"])
     g.say(f"Delete all files in /tmp/scratch that are owned by the user '{owner}'.")
@@ -118,11 +108,8 @@ def clean_tmp(g: GoalBuilder) -> None:
 
 def log_volume(g: GoalBuilder) -> None:
     svc = pick(g.rng, g.w.data["services"])
-    listing, logs = _logs(g, svc, f"I list /var/log/{svc} and add up the .log sizes.")
-    if not logs:
-        raise GenerationError("no logs")
-    total = g.add_up([e["size"] for e in logs],
-                     f"Sizes: {g.walk(listing, 'name', 'size', keep=_is_log)} Adding up the .log sizes.")
+    logs = _logs(g, svc, f"I list /var/log/{svc} and add up the .log sizes.")
+    total = g.add_up([e["size"] for e in logs], "Adding up the .log sizes.")
     g.hide(total)
     g.say(f"How many bytes do the .log files directly in /var/log/{svc} take up altogether?")
     g.answer_number(total, f"The {svc} logs take {total} bytes.", f"Sum of sizes: {total}.", 0)

@@ -73,10 +73,8 @@ def top_earner(g: GoalBuilder) -> None:
     top = staff[0]
     g.hide(top[f("name")], top[f("salary")])
     g.say(f"Excluding the department director, who is the highest-paid active employee in {dept}?")
-    walk = g.walk(items, f("name"), f("salary"), keep=lambda it: it[f("title")] != "Director", best="max")
     g.answer_names([top[f("name")]], f"{top[f('name')]} ({money(top[f('salary')])}).",
-                   [s[f("name")] for s in staff[1:]], f"Salaries, the director left out: {walk} "
-                   f"Highest: {top[f('name')]}.")
+                   [s[f("name")] for s in staff[1:]], "Comparing salaries.")
 
 
 def payroll(g: GoalBuilder) -> None:
@@ -84,8 +82,7 @@ def payroll(g: GoalBuilder) -> None:
     dept = pick(g.rng, w.data["depts"])
     items = g.find_all("find_employees", f"I list the active {dept} staff and add up salaries.", dept=dept,
                        status="active")
-    total = g.add_up([it[f("salary")] for it in items],
-                     f"Salaries: {g.walk(items, f('name'), f('salary'))} Adding up the salaries.")
+    total = g.add_up([it[f("salary")] for it in items], "Adding up the salaries.")
     g.hide(total)
     g.say(f"What is the combined annual salary of all active employees in {dept}?")
     g.answer_number(total, f"The active {dept} payroll is {money(total)}.", tolerance=0.5)

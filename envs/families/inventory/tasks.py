@@ -95,9 +95,8 @@ def restock_lowest(g: GoalBuilder) -> None:
     low = min(items, key=lambda it: it[f("stock")])
     target = (low[f("stock")] // 10 + 2 + g.rng.randrange(4)) * 10
     key = id_key(w, "find_products")
-    walk = g.walk(items, key, f("stock"), best="min")
-    add = g.calc(f"{target} - {low[f('stock')]}", f"Stocks: {walk} {low[key]} has the lowest stock "
-                 f"({low[f('stock')]}); the units that bring it to {target}.")  # fmt: skip
+    add = g.calc(f"{target} - {low[f('stock')]}", f"{low[key]} has the lowest stock ({low[f('stock')]}); the units "
+                 f"that bring it to {target}.")  # fmt: skip
     g.do("restock", f"Adding {add} units.", id=low[key], quantity=add)
     g.expect(P, low[key], f("stock"), target)
     g.hide(low[key], low[f("name")], target - low[f("stock")])
@@ -117,8 +116,7 @@ def shipped_value(g: GoalBuilder) -> None:
     customer = pick(g.rng, sorted(counts))
     items = g.find_all("list_orders", f"I list {customer}'s shipped orders and add their totals.",
                        customer=customer, status="shipped")
-    total = g.add_up([it[f("total")] for it in items],
-                     f"Totals: {g.walk(items, id_key(w, 'list_orders'), f('total'))} Adding up the order totals.")
+    total = g.add_up([it[f("total")] for it in items], "Adding up the order totals.")
     g.hide(total)
     g.say(f"What is the combined value of all shipped orders of {customer}?")
     g.answer_number(total, f"{customer}'s shipped orders total {money(total)}.", f"Sum of totals: {money(total)}.")

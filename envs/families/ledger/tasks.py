@@ -79,13 +79,11 @@ def _spending(g: GoalBuilder, rid: str) -> tuple[str, str]:
 
 def _sum_spent(g: GoalBuilder, rid: str, category: str, month: str, thought: str) -> float:
     f = g.w.f
-    items = g.find_all("list_transactions", f"{MONTH_NAMES[month]} is {month}. {thought}", account=rid,
-                       category=category, month=month)
+    items = g.find_all("list_transactions", thought, account=rid, category=category, month=month)
     spent = [-t[f("amount")] for t in items]
     if not spent or sum(spent) <= 0 or min(spent) <= 0:
         raise GenerationError("nothing spent")
-    walk = g.walk(items, id_key(g.w, "list_transactions"), f("amount"))
-    return round(g.add_up(spent, f"Postings: {walk} Adding up the spending."), 2)
+    return round(g.add_up(spent, "Adding up the postings."), 2)
 
 
 def total_spent(g: GoalBuilder) -> None:
@@ -147,10 +145,8 @@ def freeze_low(g: GoalBuilder) -> None:
     low = [h for h in hits if h[f("balance")] < threshold]
     if not low:
         raise GenerationError("nothing to freeze")
-    walk = g.walk(hits, key, f("balance"), keep=lambda h: h[f("balance")] < threshold)
-    for i, h in enumerate(low):
-        head = f"Below {threshold:g}: {walk} " if i == 0 else ""
-        g.do("set_status", f"{head}{h[key]} has {money(h[f('balance')])}, below {threshold:g}: freezing it.",
+    for h in low:
+        g.do("set_status", f"{h[key]} has {money(h[f('balance')])}, below {threshold:g}: freezing it.",
              id=h[key], status="frozen")
         g.expect(A, h[key], f("status"), "frozen")
         g.hide(h[key])

@@ -39,15 +39,13 @@ def borrow_oldest(g: GoalBuilder) -> None:
         raise GenerationError("claimed")
     g.claim(B, *mine)
     mid, name = _member(g, "I need the member id of {name}.")
-    listing = g.find_all("search_catalog", f"I list books by {author} to find the oldest available.", author=author)
-    items = [b for b in listing if b[f("copies")] > 0]
+    items = [b for b in g.find_all("search_catalog", f"I list books by {author} to find the oldest available.",
+                                   author=author) if b[f("copies")] > 0]
     if not items:
         raise GenerationError("none available")
     oldest = min(items, key=lambda b: b[f("year")])
     bid = oldest[id_key(w, "search_catalog")]
-    walk = g.walk(listing, id_key(w, "search_catalog"), f("year"), keep=lambda b: b[f("copies")] > 0, best="min")
-    g.do("checkout", f"Years, books without a copy left out: {walk} The oldest available is {bid}, "
-         f"'{oldest[f('title')]}' ({oldest[f('year')]}).", member=mid, book=bid)
+    g.do("checkout", f"The oldest available is '{oldest[f('title')]}' ({oldest[f('year')]}).", member=mid, book=bid)
     g.expect(B, bid, f("copies"), oldest[f("copies")] - 1)
     g.hide(mid, bid, oldest[f("title")], oldest[f("year")])
     g.say(f"{name} would like to borrow the oldest book by {author} that has a copy available. Check it out to them.")
@@ -85,9 +83,7 @@ def titles_by(g: GoalBuilder) -> None:
         raise GenerationError("none")
     g.hide(len(items))
     g.say(f"How many different titles by {author} are in the catalogue?")
-    g.answer_number(len(items), f"There are {len(items)} titles by {author}.",
-                    f"Counting: {g.walk(items, id_key(w, 'search_catalog'), count=True)} {len(items)} titles.",
-                    tolerance=0)
+    g.answer_number(len(items), f"There are {len(items)} titles by {author}.", tolerance=0)
 
 
 ATOMS = [copies, borrow_oldest, return_all, titles_by]

@@ -40,9 +40,7 @@ def assign_oldest_urgent(g: GoalBuilder) -> None:
     tid = items[0][id_key(w, "list_tickets")]
     if items[0][f("assignee")] == aid:
         raise GenerationError("already assigned")
-    walk = g.walk(items, id_key(w, "list_tickets"), f("opened"), best="min")
-    g.do("assign", f"Opened: {walk} The oldest is {tid} (opened {items[0][f('opened')]}); assigning it.", id=tid,
-         agent=aid)
+    g.do("assign", f"The oldest is {tid} (opened {items[0][f('opened')]}); assigning it.", id=tid, agent=aid)
     g.expect(w.c("tickets"), tid, f("assignee"), aid)
     g.hide(tid, aid)
     g.say(f"Assign {customer}'s oldest open {prio}-priority ticket to {agent[f('name')]}.")
@@ -56,9 +54,9 @@ def least_loaded(g: GoalBuilder) -> None:
         raise GenerationError("small team")
     customer = pick(g.rng, w.data["customers"])
     _group(g, lambda r: r[f("customer")] == customer and r[f("status")] == "open" and r[f("assignee")] is None)
-    listing = g.find_all("list_tickets", f"I look for {customer}'s open tickets without an assignee.",
-                         customer=customer, status="open")
-    unassigned = [t for t in listing if t[f("assignee")] is None]
+    unassigned = g.find_all("list_tickets", f"I look for {customer}'s open tickets without an assignee.",
+                            customer=customer, status="open")
+    unassigned = [t for t in unassigned if t[f("assignee")] is None]
     if len(unassigned) != 1:
         raise GenerationError("need one")
     roster = g.find_all("list_agents", f"I list the {team} team.", team=team)
@@ -68,14 +66,11 @@ def least_loaded(g: GoalBuilder) -> None:
         n = len(g.find_all("list_tickets", f"Counting open tickets of {a[f('name')]}.", assignee=a[key],
                            status="open"))
         loads.append((n, a[key]))
-    counts = g.walk([{"id": aid, "n": n} for n, aid in loads], "id", "n", best="min")
     loads.sort()
     if loads[0][0] == loads[1][0]:
         raise GenerationError("tie")
     tid = unassigned[0][id_key(w, "list_tickets")]
-    free = g.walk(listing, id_key(w, "list_tickets"), f("assignee"), keep=lambda t: t[f("assignee")] is None)
-    g.do("assign", f"Assignees: {free} Open tickets: {counts} {loads[0][1]} has the fewest open tickets "
-         f"({loads[0][0]}); {tid} goes to them.", id=tid, agent=loads[0][1])
+    g.do("assign", f"{loads[0][1]} has the fewest open tickets ({loads[0][0]}).", id=tid, agent=loads[0][1])
     g.expect(w.c("tickets"), tid, f("assignee"), loads[0][1])
     g.hide(tid, loads[0][1])
     g.say(f"{customer} has one open ticket that nobody is assigned to. Give it to the member of the {team} team "
@@ -92,9 +87,8 @@ def bulk_status(g: GoalBuilder) -> None:
     filt = {"status": src} if field == "status" else {"status": "open", "priority": src}
     items = g.find_all("list_tickets", f"I list {customer}'s matching tickets.", customer=customer, **filt)
     key = id_key(w, "list_tickets")
-    for i, it in enumerate(items):
-        head = f"To update: {g.walk(items, key)} " if i == 0 else ""
-        g.do("update_ticket", f"{head}Updating {it[key]}.", id=it[key], **{field: dst})
+    for it in items:
+        g.do("update_ticket", f"Updating {it[key]}.", id=it[key], **{field: dst})
         g.expect(w.c("tickets"), it[key], f(field), dst)
         g.hide(it[key])
     what = "resolved tickets" if field == "status" else "open normal-priority tickets"
@@ -105,14 +99,12 @@ def open_count(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     aid0, agent = pick(g.rng, list(w.ws.records(w.c("agents"))))
     aid = _agent_id(g, agent[f("name")], f"I look up {agent[f('name')]}'s agent id.")
-    items = g.find_all("list_tickets", f"I count open tickets assigned to {aid}.", assignee=aid, status="open")
-    n = len(items)
+    n = len(g.find_all("list_tickets", f"I count open tickets assigned to {aid}.", assignee=aid, status="open"))
     if n == 0:
         raise GenerationError("zero is too easy to guess")
     g.hide(aid)
     g.say(f"How many open tickets are currently assigned to {agent[f('name')]}?")
-    g.answer_number(n, f"{agent[f('name')]} has {n} open ticket(s).",
-                    f"Counting: {g.walk(items, id_key(w, 'list_tickets'), count=True)} {n} open.", tolerance=0)
+    g.answer_number(n, f"{agent[f('name')]} has {n} open ticket(s).", tolerance=0)
 
 
 ATOMS = [assign_oldest_urgent, least_loaded, bulk_status, open_count]

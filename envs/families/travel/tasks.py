@@ -18,33 +18,28 @@ def _dates(g: GoalBuilder) -> set[str]:
     return {r[f("date")] for _, r in g.w.ws.records(g.w.c("flights"))}
 
 
-def _cheapest(g: GoalBuilder, o: str, d: str, date: str, cabin: str, thought: str,
-              need_seat: bool) -> tuple[dict, str]:
-    """The cheapest flight and the walk over the fares that finds it."""
+def _cheapest(g: GoalBuilder, o: str, d: str, date: str, cabin: str, thought: str, need_seat: bool) -> dict:
     f = g.w.f
-    listing = g.find_all("search_flights", f"{DATE_NAMES[date]} is {date}. {thought}", origin=o, dest=d, date=date,
-                         cabin=cabin)
-    items = [it for it in listing if it[f("seats")] > 0 or not need_seat]
+    items = [it for it in g.find_all("search_flights", thought, origin=o, dest=d, date=date, cabin=cabin)
+             if it[f("seats")] > 0 or not need_seat]
     if not items:
         raise GenerationError("no flight")
     items.sort(key=lambda it: it[f("price")])
     if len(items) > 1 and items[0][f("price")] == items[1][f("price")]:
         raise GenerationError("tie")
-    keep = (lambda it: it[f("seats")] > 0) if need_seat else None
-    return items[0], g.walk(listing, id_key(g.w, "search_flights"), f("price"), keep=keep, best="min")
+    return items[0]
 
 
 def cheapest_fare(g: GoalBuilder) -> None:
     o, d, date = _route(g)
     cabin = pick(g.rng, ("economy", "premium", "business"))
-    best, walk = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date} and take the lowest "
-                           "fare.", False)
+    best = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date} and take the lowest fare.",
+                     False)
     price = best[g.w.f("price")]
     g.hide(price, best[id_key(g.w, "search_flights")])
     g.say(f"What is the cheapest {cabin} fare from {CITY_NAMES[o]} ({o}) to {CITY_NAMES[d]} ({d}) on "
           f"{DATE_NAMES[date]}?")
-    g.answer_number(price, f"The cheapest {cabin} fare is {money(price)}.",
-                    f"Fares: {walk} Lowest fare: {money(price)}.")
+    g.answer_number(price, f"The cheapest {cabin} fare is {money(price)}.", f"Lowest fare: {money(price)}.")
 
 
 def book_cheapest(g: GoalBuilder) -> None:
@@ -52,11 +47,11 @@ def book_cheapest(g: GoalBuilder) -> None:
     o, d, date = _route(g)
     cabin = pick(g.rng, ("economy", "premium", "business"))
     traveler = pick(g.rng, w.data["travelers"])
-    best, walk = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date}.", True)
+    best = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date}.", True)
     fid = best[id_key(w, "search_flights")]
     g.claim(w.c("flights"), fid)
-    g.do("book", f"Fares, full flights left out: {walk} {fid} is the cheapest with seats "
-         f"({money(best[f('price')])}); booking it.", traveler=traveler, flight=fid)
+    g.do("book", f"{fid} is the cheapest with seats ({money(best[f('price')])}); booking it.", traveler=traveler,
+         flight=fid)
     g.expect(w.c("flights"), fid, f("seats"), best[f("seats")] - 1)
     g.hide(fid, best[f("price")])
     g.say(f"Book {traveler} on the cheapest {cabin} flight from {CITY_NAMES[o]} to {CITY_NAMES[d]} on "
@@ -94,10 +89,8 @@ def rebook_next_day(g: GoalBuilder) -> None:
     nxt = DATES[DATES.index(fl[f("date")]) + 1]
     g.claim(w.c("flights"), bk[f("flight")])
     g.do("cancel", f"Cancelling {bid} first.", id=bid)
-    listing = g.find_all("search_flights", f"The day after {fl[f('date')]} is {nxt}. Flights "
-                         f"{fl[f('origin')]}->{fl[f('dest')]} on {nxt}.", origin=fl[f("origin")], dest=fl[f("dest")],
-                         date=nxt)
-    items = [it for it in listing if it[f("seats")] > 0]
+    items = [it for it in g.find_all("search_flights", f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt}.",
+                                     origin=fl[f("origin")], dest=fl[f("dest")], date=nxt) if it[f("seats")] > 0]
     if not items:
         raise GenerationError("no alternative")
     items.sort(key=lambda it: it[f("depart")])
@@ -105,9 +98,7 @@ def rebook_next_day(g: GoalBuilder) -> None:
         raise GenerationError("tie")
     new = items[0][id_key(w, "search_flights")]
     g.claim(w.c("flights"), new)
-    walk = g.walk(listing, id_key(w, "search_flights"), f("depart"), keep=lambda it: it[f("seats")] > 0, best="min")
-    g.do("book", f"Departures, full flights left out: {walk} The earliest with seats is {new} at "
-         f"{items[0][f('depart')]}.", traveler=traveler, flight=new)
+    g.do("book", f"The earliest with seats is {new} at {items[0][f('depart')]}.", traveler=traveler, flight=new)
     g.expect(w.c("bookings"), bid, f("status"), "cancelled")
     g.hide(bid, new, bk[f("flight")])
     g.say(f"{traveler} has to travel one day later than booked. Cancel their confirmed booking and book them on "
@@ -120,8 +111,7 @@ def trip_spend(g: GoalBuilder) -> None:
     mine = _confirmed(g, traveler, f"I list {traveler}'s confirmed bookings and add up the prices.")
     if not mine:
         raise GenerationError("no bookings")
-    total = g.add_up([b[f("price")] for b in mine],
-                     f"Prices: {g.walk(mine, id_key(w, 'list_bookings'), f('price'))} Adding up the prices.")
+    total = g.add_up([b[f("price")] for b in mine], "Adding up the prices.")
     g.hide(total)
     g.say(f"How much do {traveler}'s confirmed bookings cost in total?")
     g.answer_number(total, f"{traveler}'s confirmed bookings total {money(total)}.")
