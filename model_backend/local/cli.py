@@ -105,6 +105,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from .backend import manifest_lineage
+
     directory = args.checkpoint or _shipped_dir()
     path = directory / "manifest.json"
     if not path.exists():
@@ -120,8 +122,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     t.add_row("training data", f"{data['n_trajectories']} trajectories, generator seed {data['generator_seed']}, "
               f"difficulty {data['difficulties']}, {data['tokens']:,} tokens")  # fmt: skip
     t.add_row("training", f"{train['steps']} steps, {train['train_minutes']} min, {train['torch_threads']} threads")
-    from .backend import manifest_lineage
-
     for parent in manifest_lineage(manifest)[1:]:  # a continued model: each checkpoint it was continued from
         pdata, ptrain = parent.get("training_data", {}), parent.get("training", {})
         t.add_row("continued from", f"{pdata.get('n_trajectories')} trajectories, generator seed "

@@ -16,7 +16,7 @@ from agentkit.messages import AssistantMessage
 from envs.eval import AttemptRecord, evaluate
 from envs.generator import generate
 from envs.spec import TaskRecord
-from model_backend.local.backend import SHIPPED_CHECKPOINT, LocalDSABackend
+from model_backend.local.backend import SHIPPED_CHECKPOINT, LocalDSABackend, manifest_lineage
 from model_backend.local.cli import MAX_SHIPPED_BYTES, SHIPPED_FILES
 from model_backend.local.train import (
     AGENT_SETTINGS,
@@ -129,10 +129,6 @@ def test_cli_info_prints_the_manifest(args):
                          timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
     assert out.returncode == 0, out.stderr
     manifest = json.loads((SHIPPED_CHECKPOINT / "manifest.json").read_text())
-    seeds = [manifest["training_data"]["generator_seed"]]
-    if manifest.get("continued_from"):
-        seeds.append(manifest["continued_from"]["training_data"]["generator_seed"])
+    seeds = [node["training_data"]["generator_seed"] for node in manifest_lineage(manifest)]
     assert all(str(seed) in out.stdout.replace(",", "") for seed in seeds) and "pass" in out.stdout
-    assert AGENT_SETTINGS["max_turns"] == json.loads(
-        (SHIPPED_CHECKPOINT / "manifest.json").read_text()
-    )["agent"]["max_turns"]
+    assert AGENT_SETTINGS["max_turns"] == manifest["agent"]["max_turns"]
