@@ -171,6 +171,21 @@ class GoalBuilder:
                 return items
         raise GenerationError("pagination did not end")
 
+    def find_first(self, op: str, thought: str, **filters: Any) -> list[dict[str, Any]]:
+        """One call of a search with `order_by` and/or bound filters: the first page, whose first item is the
+        choice when the search sorts by what the task ranks on. Callers check the runner-up for a tie."""
+        value = self.do(op, thought, **filters)
+        items: list[dict[str, Any]] = value[self.w.ops[op].config["items_key"]]
+        return items
+
+    def count_all(self, op: str, thought: str, **filters: Any) -> tuple[int, bool]:
+        """How many records a search matches: its `total` when the result carries one (one call, nothing to
+        count), else every page counted. Returns (count, read from the total)."""
+        if self.w.ops[op].config.get("paging") != "cursor":
+            value = self.do(op, thought, **filters)
+            return int(value["total"]), True
+        return len(self.find_all(op, thought, **filters)), False
+
     def claim(self, coll: str, *ids: str) -> None:
         for rid in ids:
             if (coll, rid) in self.w.claimed:

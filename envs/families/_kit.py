@@ -124,9 +124,17 @@ def find_tool(
     filters: list[tuple[P, str, str]],
     difficulty: int,
     sort: str | None = None,
+    order: Sequence[str] = (),
+    bounds: Sequence[tuple[P, str, str]] = (),
 ) -> ToolSpec:
-    """A search/list tool over `coll`: filters (param, actual field, mode in eq|contains|min|max), a random paging
-    style and page size (smaller pages at higher difficulty, so more calls), a random result key."""
+    """A search/list tool over `coll`: filters (param, actual field, mode in eq|contains|min|max|lt|gt), a random
+    paging style and page size (smaller pages at higher difficulty, so more calls), a random result key.
+
+    `order` (actual field names) adds an optional `order_by` argument and `bounds` more filters (thresholds such as
+    a minimum of seats or a balance below a limit): with them the tool does the choosing that an agent would
+    otherwise do by reading a whole listing (the cheapest, the oldest, every item under a limit), which is what a
+    real API offers and what a small model gets wrong. Their argument names come from a generator seeded by the
+    tool's own draws, so adding them leaves `rng`, and with it every environment and task of a seed, unchanged."""
     paging = paging_config(rng, difficulty, label)
     style, page_size = paging["paging"], paging["page_size"]
     desc = pick(rng, (
@@ -139,8 +147,32 @@ def find_tool(
         "filters": {p.canonical: [fld, mode] for p, fld, mode in filters}, "sort": sort,
     }
     params = [P(p.canonical, p.names, p.schema, False, p.doc) for p, _, _ in filters]
-    return make_tool(rng, impl="kit.find", names=names, descriptions=(desc,),
+    spec = make_tool(rng, impl="kit.find", names=names, descriptions=(desc,),
                      params=params + paging_params(style, page_size), config=cfg)
+    if order or bounds:
+        _add_choosing_params(spec, order, bounds)
+    return spec
+
+
+ORDER_BY = P("order_by", ("order_by", "sort_by", "sort"), {"type": "string"}, False,
+             "Sort the results by this field, ascending; a leading '-' sorts descending.")
+
+
+def _add_choosing_params(spec: ToolSpec, order: Sequence[str], bounds: Sequence[tuple[P, str, str]]) -> None:
+    """Append the `order_by` and bound arguments to a built search tool, names drawn from its own seed."""
+    cfg = spec.config
+    own = random.Random(f"{spec.name}|{cfg['coll']}|{cfg['items_key']}|{cfg['paging']}|{cfg['page_size']}")
+    props: dict[str, Any] = spec.parameters["properties"]
+    extra: list[tuple[P, dict[str, Any]]] = [(p, dict(p.schema)) for p, fld, mode in bounds]
+    for p, fld, mode in bounds:
+        cfg["filters"][p.canonical] = [fld, mode]
+    if order:
+        cfg["order"] = list(order)
+        extra.append((ORDER_BY, {"type": "string", "enum": [v for f in order for v in (f, "-" + f)]}))
+    for p, schema in extra:
+        actual = pick(own, [n for n in p.names if n not in props] or [p.canonical + "_"])
+        props[actual] = {**schema, "description": p.doc} if p.doc else schema
+        cfg["params"][actual] = p.canonical
 
 
 def get_tool(rng: random.Random, *, coll: str, id_key: str, label: str, names: tuple[str, ...]) -> ToolSpec:
@@ -195,6 +227,10 @@ def _predicate(fld: str, mode: str, want: Any) -> Any:
         return lambda rec: isinstance(rec.get(fld), int | float) and rec[fld] >= want
     if mode == "max":
         return lambda rec: isinstance(rec.get(fld), int | float) and rec[fld] <= want
+    if mode == "lt":
+        return lambda rec: isinstance(rec.get(fld), int | float) and rec[fld] < want
+    if mode == "gt":
+        return lambda rec: isinstance(rec.get(fld), int | float) and rec[fld] > want
     raise ValueError(f"unknown filter mode {mode}")
 
 
@@ -204,7 +240,15 @@ def op_find(ctx: ToolContext, args: dict[str, Any]) -> Any:
     tests = [_predicate(fld, mode, args[name]) for name, (fld, mode) in filters.items() if name in args]
     id_key = cfg["id_key"]
     hits = [{id_key: rid, **rec} for rid, rec in ctx.ws.records(cfg["coll"]) if all(t(rec) for t in tests)]
-    if cfg.get("sort"):
+    order_by = args.get("order_by")
+    if order_by is not None:
+        fld = order_by.removeprefix("-")
+        if fld not in cfg.get("order", ()):
+            raise ToolCallError(f"cannot sort by {order_by!r}; sortable: {', '.join(cfg.get('order', ()))}")
+        hits.sort(key=lambda r: (r.get(fld), r[id_key]))
+        if order_by.startswith("-"):
+            hits.sort(key=lambda r: r.get(fld), reverse=True)  # stable: ties keep ascending ids
+    elif cfg.get("sort"):
         hits.sort(key=lambda r: (r.get(cfg["sort"]), r[cfg["id_key"]]))
     return paginate(cfg, hits, args)
 

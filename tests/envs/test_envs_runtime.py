@@ -175,3 +175,37 @@ async def test_tools_search_fts_index_plugs_in(task_set: list[TaskRecord]) -> No
             assert ep.score(rec.solution.answer).passed
         finally:
             fts.close()
+
+
+CHOOSING_FAMILIES = ("hr", "inventory", "ledger", "library", "tickets", "travel")
+
+
+def test_search_tools_sort_and_bound_like_a_real_api(by_family: dict[str, list[TaskRecord]]) -> None:
+    """The list tools that a task ranks or thresholds on take `order_by` and bound filters, so the choosing is an
+    argument the agent copies, not a reading of every item: the first page starts at the true extreme of the whole
+    collection, a bound is strict where its doc says so, and a field the tool cannot sort by is refused by name."""
+    for fam in CHOOSING_FAMILIES:
+        rec = by_family[fam][0]
+        find = next(t for t in rec.environment.tools if t.impl == "kit.find" and t.config.get("order"))
+        names = {canon: actual for actual, canon in find.config["params"].items()}
+        items_key, coll = find.config["items_key"], find.config["coll"]
+        ep = Episode(rec)
+        values = [r[find.config["order"][0]] for _, r in ep.ws.records(coll)]
+        fld = find.config["order"][0]
+        up = ep.call(find.name, {names["order_by"]: fld})
+        down = ep.call(find.name, {names["order_by"]: "-" + fld})
+        assert not up.is_error and not down.is_error, (fam, up.content, down.content)
+        first_up = [it[fld] for it in up.value[items_key]]
+        first_down = [it[fld] for it in down.value[items_key]]
+        assert first_up == sorted(first_up) and first_up[0] == min(values), fam
+        assert first_down == sorted(first_down, reverse=True) and first_down[0] == max(values), fam
+        bad = ep.call(find.name, {names["order_by"]: "colour"})
+        assert bad.is_error and fld in bad.content, fam  # the error lists what it can sort by
+        for canon, (bound_field, mode) in find.config["filters"].items():
+            if mode not in ("lt", "min"):
+                continue
+            cut = sorted(r[bound_field] for _, r in ep.ws.records(coll))[len(values) // 2]
+            res = ep.call(find.name, {names[canon]: cut})
+            assert not res.is_error, (fam, res.content)
+            got = [it[bound_field] for it in res.value[items_key]]
+            assert got and all(v < cut if mode == "lt" else v >= cut for v in got), (fam, canon, cut, got)

@@ -62,19 +62,19 @@ def raise_manager(g: GoalBuilder) -> None:
 def top_earner(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     dept = pick(g.rng, w.data["depts"])
-    items = g.find_all("find_employees", f"I list active {dept} staff to compare salaries.", dept=dept,
-                       status="active")
+    items = g.find_first("find_employees", f"I list active {dept} staff, highest salary first.", dept=dept,
+                         status="active", order_by="-" + f("salary"))
     staff = [it for it in items if it[f("title")] != "Director"]
     if len(staff) < 2:
         raise GenerationError("too few")
-    staff.sort(key=lambda it: -it[f("salary")])
     if staff[0][f("salary")] == staff[1][f("salary")]:
         raise GenerationError("tie")
     top = staff[0]
     g.hide(top[f("name")], top[f("salary")])
     g.say(f"Excluding the department director, who is the highest-paid active employee in {dept}?")
     g.answer_names([top[f("name")]], f"{top[f('name')]} ({money(top[f('salary')])}).",
-                   [s[f("name")] for s in staff[1:]], "Comparing salaries.")
+                   [s[f("name")] for s in staff[1:]],
+                   f"Highest salary first; {top[f('name')]} is the first who is not the Director.")
 
 
 def payroll(g: GoalBuilder) -> None:

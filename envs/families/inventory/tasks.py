@@ -87,12 +87,11 @@ def restock_lowest(g: GoalBuilder) -> None:
         raise GenerationError("no group")
     cat, wh = pick(g.rng, cands)
     g.claim(P, *[rid for rid, _ in groups[(cat, wh)]])
-    items = g.find_all("find_products", f"I list {cat} products in the {wh} warehouse to find the lowest stock.",
-                       category=cat, warehouse=wh)
-    stocks = sorted(it[f("stock")] for it in items)
-    if len(stocks) > 1 and stocks[0] == stocks[1]:
+    items = g.find_first("find_products", f"I list {cat} products in the {wh} warehouse, lowest stock first.",
+                         category=cat, warehouse=wh, order_by=f("stock"))
+    if len(items) > 1 and items[0][f("stock")] == items[1][f("stock")]:
         raise GenerationError("tie")
-    low = min(items, key=lambda it: it[f("stock")])
+    low = items[0]
     target = (low[f("stock")] // 10 + 2 + g.rng.randrange(4)) * 10
     key = id_key(w, "find_products")
     add = g.calc(f"{target} - {low[f('stock')]}", f"{low[key]} has the lowest stock ({low[f('stock')]}); the units "

@@ -78,6 +78,7 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
                       f["category"], "eq"),
                      (P("warehouse", ("warehouse", "location"), S(type="string", enum=list(WAREHOUSES))),
                       f["warehouse"], "eq")],
+            order=(f["stock"], f["price"]),
         ),
         "get_product": get_tool(rng, coll=cols["products"], id_key=sku_key, label="product",
                                 names=("get_product", "product_details")),

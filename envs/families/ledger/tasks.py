@@ -139,14 +139,13 @@ def freeze_low(g: GoalBuilder) -> None:
     active = sorted(r[f("balance")] for _, r in by_owner[owner] if r[f("status")] == "active")
     threshold = float(int(active[g.rng.randrange(len(active))]) + 1 + g.rng.randrange(40))
     limit = g.param("risk review threshold", threshold, f"{threshold:g}")
-    hits = g.find_all("find_accounts", f"I list {owner}'s active accounts to compare balances with the threshold.",
-                      owner=owner, status="active")
+    low = g.find_all("find_accounts", f"I list {owner}'s active accounts with a balance below {threshold:g}; each "
+                     "one gets frozen.", owner=owner, status="active", balance_below=int(threshold))
     key = id_key(w, "find_accounts")
-    low = [h for h in hits if h[f("balance")] < threshold]
     if not low:
         raise GenerationError("nothing to freeze")
     for h in low:
-        g.do("set_status", f"{h[key]} has {money(h[f('balance')])}, below {threshold:g}: freezing it.",
+        g.do("set_status", f"{h[key]} is listed ({money(h[f('balance')])}): freezing it.",
              id=h[key], status="frozen")
         g.expect(A, h[key], f("status"), "frozen")
         g.hide(h[key])

@@ -39,13 +39,16 @@ def borrow_oldest(g: GoalBuilder) -> None:
         raise GenerationError("claimed")
     g.claim(B, *mine)
     mid, name = _member(g, "I need the member id of {name}.")
-    items = [b for b in g.find_all("search_catalog", f"I list books by {author} to find the oldest available.",
-                                   author=author) if b[f("copies")] > 0]
+    items = g.find_first("search_catalog", f"I list books by {author} with a copy available, oldest first.",
+                         author=author, min_copies=1, order_by=f("year"))
     if not items:
         raise GenerationError("none available")
-    oldest = min(items, key=lambda b: b[f("year")])
+    if len(items) > 1 and items[0][f("year")] == items[1][f("year")]:
+        raise GenerationError("tie")
+    oldest = items[0]
     bid = oldest[id_key(w, "search_catalog")]
-    g.do("checkout", f"The oldest available is '{oldest[f('title')]}' ({oldest[f('year')]}).", member=mid, book=bid)
+    g.do("checkout", f"The first result is the oldest available: '{oldest[f('title')]}' ({oldest[f('year')]}).",
+         member=mid, book=bid)
     g.expect(B, bid, f("copies"), oldest[f("copies")] - 1)
     g.hide(mid, bid, oldest[f("title")], oldest[f("year")])
     g.say(f"{name} would like to borrow the oldest book by {author} that has a copy available. Check it out to them.")
@@ -78,12 +81,13 @@ def return_all(g: GoalBuilder) -> None:
 def titles_by(g: GoalBuilder) -> None:
     w = g.w
     author = pick(g.rng, w.data["authors"])
-    items = g.find_all("search_catalog", f"I list {author}'s books and count them.", author=author)
-    if not items:
+    n, from_total = g.count_all("search_catalog", f"I list {author}'s books and count them.", author=author)
+    if not n:
         raise GenerationError("none")
-    g.hide(len(items))
+    g.hide(n)
     g.say(f"How many different titles by {author} are in the catalogue?")
-    g.answer_number(len(items), f"There are {len(items)} titles by {author}.", tolerance=0)
+    g.answer_number(n, f"There are {n} titles by {author}.", f"The result's total is {n}." if from_total else "",
+                    tolerance=0)
 
 
 ATOMS = [copies, borrow_oldest, return_all, titles_by]

@@ -48,6 +48,9 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
             filters=[(P("title", ("title", "query"), STR), f["title"], "contains"),
                      (P("author", ("author", "writer"), STR), f["author"], "contains"),
                      (P("genre", ("genre", "subject"), S(type="string", enum=list(GENRES))), f["genre"], "eq")],
+            order=(f["year"], f["title"]),
+            bounds=[(P("min_copies", ("min_copies", "copies_at_least"), S(type="integer", minimum=1),
+                       doc="Only books with at least this many copies available."), f["copies"], "min")],
         ),
         "get_book": get_tool(rng, coll=cols["books"], id_key=bk, label="book", names=("get_book", "book_details")),
         "find_members": find_tool(

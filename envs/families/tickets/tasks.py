@@ -29,9 +29,8 @@ def assign_oldest_urgent(g: GoalBuilder) -> None:
     customer = pick(g.rng, w.data["customers"])
     prio = pick(g.rng, ("urgent", "high"))
     _group(g, lambda r: r[f("customer")] == customer and r[f("status")] == "open" and r[f("priority")] == prio)
-    items = g.find_all("list_tickets", f"I list {customer}'s open {prio} tickets to find the oldest.",
-                       customer=customer, status="open", priority=prio)
-    items.sort(key=lambda it: it[f("opened")])
+    items = g.find_first("list_tickets", f"I list {customer}'s open {prio} tickets, oldest first.",
+                         customer=customer, status="open", priority=prio, order_by=f("opened"))
     if len(items) > 1 and items[0][f("opened")] == items[1][f("opened")]:
         raise GenerationError("tie")
     agent = w.ws.get(w.c("agents"), pick(g.rng, [a for a, _ in w.ws.records(w.c("agents"))]))
@@ -40,7 +39,7 @@ def assign_oldest_urgent(g: GoalBuilder) -> None:
     tid = items[0][id_key(w, "list_tickets")]
     if items[0][f("assignee")] == aid:
         raise GenerationError("already assigned")
-    g.do("assign", f"The oldest is {tid} (opened {items[0][f('opened')]}); assigning it.", id=tid, agent=aid)
+    g.do("assign", f"The first result is the oldest: {tid} (opened {items[0][f('opened')]}); assigning it.", id=tid, agent=aid)
     g.expect(w.c("tickets"), tid, f("assignee"), aid)
     g.hide(tid, aid)
     g.say(f"Assign {customer}'s oldest open {prio}-priority ticket to {agent[f('name')]}.")
@@ -99,12 +98,14 @@ def open_count(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     aid0, agent = pick(g.rng, list(w.ws.records(w.c("agents"))))
     aid = _agent_id(g, agent[f("name")], f"I look up {agent[f('name')]}'s agent id.")
-    n = len(g.find_all("list_tickets", f"I count open tickets assigned to {aid}.", assignee=aid, status="open"))
+    n, from_total = g.count_all("list_tickets", f"I count open tickets assigned to {aid}.", assignee=aid,
+                                status="open")
     if n == 0:
         raise GenerationError("zero is too easy to guess")
     g.hide(aid)
     g.say(f"How many open tickets are currently assigned to {agent[f('name')]}?")
-    g.answer_number(n, f"{agent[f('name')]} has {n} open ticket(s).", tolerance=0)
+    g.answer_number(n, f"{agent[f('name')]} has {n} open ticket(s).", f"The result's total is {n}." if from_total
+                    else "", tolerance=0)
 
 
 ATOMS = [assign_oldest_urgent, least_loaded, bulk_status, open_count]

@@ -35,6 +35,7 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
                       f["priority"], "eq"),
                      (P("assignee", ("assignee", "assigned_to"), STR), f["assignee"], "eq"),
                      (P("subject", ("subject", "text"), STR), f["subject"], "contains")],
+            order=(f["opened"],),
         ),
         "get_ticket": get_tool(rng, coll=cols["tickets"], id_key=tk, label="ticket",
                                names=("get_ticket", "ticket_details", "view_case")),

@@ -18,23 +18,27 @@ def _dates(g: GoalBuilder) -> set[str]:
     return {r[f("date")] for _, r in g.w.ws.records(g.w.c("flights"))}
 
 
-def _cheapest(g: GoalBuilder, o: str, d: str, date: str, cabin: str, thought: str, need_seat: bool) -> dict:
-    f = g.w.f
-    items = [it for it in g.find_all("search_flights", thought, origin=o, dest=d, date=date, cabin=cabin)
-             if it[f("seats")] > 0 or not need_seat]
+def _first(items: list[dict], key: str) -> dict:
+    """The first of a sorted page, unless nothing matched or the runner-up ties with it."""
     if not items:
         raise GenerationError("no flight")
-    items.sort(key=lambda it: it[f("price")])
-    if len(items) > 1 and items[0][f("price")] == items[1][f("price")]:
+    if len(items) > 1 and items[0][key] == items[1][key]:
         raise GenerationError("tie")
     return items[0]
+
+
+def _cheapest(g: GoalBuilder, o: str, d: str, date: str, cabin: str, thought: str, need_seat: bool) -> dict:
+    f = g.w.f
+    items = g.find_first("search_flights", thought, origin=o, dest=d, date=date, cabin=cabin,
+                         min_seats=1 if need_seat else None, order_by=f("price"))
+    return _first(items, f("price"))
 
 
 def cheapest_fare(g: GoalBuilder) -> None:
     o, d, date = _route(g)
     cabin = pick(g.rng, ("economy", "premium", "business"))
-    best = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date} and take the lowest fare.",
-                     False)
+    best = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date}, cheapest first; the first "
+                     "fare is the lowest.", False)
     price = best[g.w.f("price")]
     g.hide(price, best[id_key(g.w, "search_flights")])
     g.say(f"What is the cheapest {cabin} fare from {CITY_NAMES[o]} ({o}) to {CITY_NAMES[d]} ({d}) on "
@@ -47,7 +51,8 @@ def book_cheapest(g: GoalBuilder) -> None:
     o, d, date = _route(g)
     cabin = pick(g.rng, ("economy", "premium", "business"))
     traveler = pick(g.rng, w.data["travelers"])
-    best = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date}.", True)
+    best = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date} with a free seat, cheapest "
+                     "first.", True)
     fid = best[id_key(w, "search_flights")]
     g.claim(w.c("flights"), fid)
     g.do("book", f"{fid} is the cheapest with seats ({money(best[f('price')])}); booking it.", traveler=traveler,
@@ -89,13 +94,10 @@ def rebook_next_day(g: GoalBuilder) -> None:
     nxt = DATES[DATES.index(fl[f("date")]) + 1]
     g.claim(w.c("flights"), bk[f("flight")])
     g.do("cancel", f"Cancelling {bid} first.", id=bid)
-    items = [it for it in g.find_all("search_flights", f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt}.",
-                                     origin=fl[f("origin")], dest=fl[f("dest")], date=nxt) if it[f("seats")] > 0]
-    if not items:
-        raise GenerationError("no alternative")
-    items.sort(key=lambda it: it[f("depart")])
-    if len(items) > 1 and items[0][f("depart")] == items[1][f("depart")]:
-        raise GenerationError("tie")
+    items = g.find_first("search_flights", f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt} with a free seat, "
+                         "earliest first.", origin=fl[f("origin")], dest=fl[f("dest")], date=nxt, min_seats=1,
+                         order_by=f("depart"))
+    items = [_first(items, f("depart"))]
     new = items[0][id_key(w, "search_flights")]
     g.claim(w.c("flights"), new)
     g.do("book", f"The earliest with seats is {new} at {items[0][f('depart')]}.", traveler=traveler, flight=new)
