@@ -97,12 +97,11 @@ async def test_parallel_interleaved_tool_calls_run_concurrently(serve) -> None:
         enforce="deepseek-v3.2",
     )
     async with backend(srv) as be:
-        t0 = time.monotonic()
         result = await Agent(be, [slow_echo]).run("go")
-        took = time.monotonic() - t0
     assert result.status == "completed"
-    assert took < 0.65, f"tools ran one after another ({took:.2f}s)"
-    assert order[:3] == ["start a", "start b", "start c"]
+    # Concurrency shown by the event order, not by a wall-clock bound that a loaded machine breaks: all three
+    # start before any ends, and they end by their delays, not in call order.
+    assert order == ["start a", "start b", "start c", "end b", "end c", "end a"], order
     # results go back in call order, whatever the completion order
     tool_msgs = srv.requests[1]["messages"][2:]
     assert [m["content"] for m in tool_msgs] == ["A", "B", "C"]
