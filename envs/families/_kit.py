@@ -240,16 +240,14 @@ def op_find(ctx: ToolContext, args: dict[str, Any]) -> Any:
     tests = [_predicate(fld, mode, args[name]) for name, (fld, mode) in filters.items() if name in args]
     id_key = cfg["id_key"]
     hits = [{id_key: rid, **rec} for rid, rec in ctx.ws.records(cfg["coll"]) if all(t(rec) for t in tests)]
-    order_by = args.get("order_by")
-    if order_by is not None:
-        fld = order_by.removeprefix("-")
-        if fld not in cfg.get("order", ()):
-            raise ToolCallError(f"cannot sort by {order_by!r}; sortable: {', '.join(cfg.get('order', ()))}")
+    order_by: str = args.get("order_by") or ""
+    fld = order_by.removeprefix("-") or cfg.get("sort")
+    if order_by and fld not in cfg.get("order", ()):
+        raise ToolCallError(f"cannot sort by {order_by!r}; sortable: {', '.join(cfg.get('order', ()))}")
+    if fld:
         hits.sort(key=lambda r: (r.get(fld), r[id_key]))
-        if order_by.startswith("-"):
-            hits.sort(key=lambda r: r.get(fld), reverse=True)  # stable: ties keep ascending ids
-    elif cfg.get("sort"):
-        hits.sort(key=lambda r: (r.get(cfg["sort"]), r[cfg["id_key"]]))
+    if order_by.startswith("-"):
+        hits.sort(key=lambda r: r.get(fld), reverse=True)  # stable: ties keep ascending ids
     return paginate(cfg, hits, args)
 
 

@@ -94,13 +94,12 @@ def rebook_next_day(g: GoalBuilder) -> None:
     nxt = DATES[DATES.index(fl[f("date")]) + 1]
     g.claim(w.c("flights"), bk[f("flight")])
     g.do("cancel", f"Cancelling {bid} first.", id=bid)
-    items = g.find_first("search_flights", f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt} with a free seat, "
-                         "earliest first.", origin=fl[f("origin")], dest=fl[f("dest")], date=nxt, min_seats=1,
-                         order_by=f("depart"))
-    items = [_first(items, f("depart"))]
-    new = items[0][id_key(w, "search_flights")]
+    earliest = _first(g.find_first("search_flights", f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt} with a "
+                                   "free seat, earliest first.", origin=fl[f("origin")], dest=fl[f("dest")],
+                                   date=nxt, min_seats=1, order_by=f("depart")), f("depart"))
+    new = earliest[id_key(w, "search_flights")]
     g.claim(w.c("flights"), new)
-    g.do("book", f"The earliest with seats is {new} at {items[0][f('depart')]}.", traveler=traveler, flight=new)
+    g.do("book", f"The earliest with seats is {new} at {earliest[f('depart')]}.", traveler=traveler, flight=new)
     g.expect(w.c("bookings"), bid, f("status"), "cancelled")
     g.hide(bid, new, bk[f("flight")])
     g.say(f"{traveler} has to travel one day later than booked. Cancel their confirmed booking and book them on "
