@@ -178,6 +178,16 @@ class GoalBuilder:
         items: list[dict[str, Any]] = value[self.w.ops[op].config["items_key"]]
         return items
 
+    @staticmethod
+    def first_of(items: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        """The choice of a page sorted by `key`: its first item, unless nothing matched or the runner-up ties with
+        it (a tie has no single right answer, so the goal is drawn again)."""
+        if not items:
+            raise GenerationError("nothing matched")
+        if len(items) > 1 and items[0][key] == items[1][key]:
+            raise GenerationError("tie")
+        return items[0]
+
     def count_all(self, op: str, thought: str, **filters: Any) -> tuple[int, bool]:
         """How many records a search matches: its `total` when the result carries one (one call, nothing to
         count), else every page counted. Returns (count, read from the total)."""

@@ -67,9 +67,7 @@ def top_earner(g: GoalBuilder) -> None:
     staff = [it for it in items if it[f("title")] != "Director"]
     if len(staff) < 2:
         raise GenerationError("too few")
-    if staff[0][f("salary")] == staff[1][f("salary")]:
-        raise GenerationError("tie")
-    top = staff[0]
+    top = g.first_of(staff, f("salary"))
     g.hide(top[f("name")], top[f("salary")])
     g.say(f"Excluding the department director, who is the highest-paid active employee in {dept}?")
     g.answer_names([top[f("name")]], f"{top[f('name')]} ({money(top[f('salary')])}).",

@@ -89,9 +89,7 @@ def restock_lowest(g: GoalBuilder) -> None:
     g.claim(P, *[rid for rid, _ in groups[(cat, wh)]])
     items = g.find_first("find_products", f"I list {cat} products in the {wh} warehouse, lowest stock first.",
                          category=cat, warehouse=wh, order_by=f("stock"))
-    if len(items) > 1 and items[0][f("stock")] == items[1][f("stock")]:
-        raise GenerationError("tie")
-    low = items[0]
+    low = g.first_of(items, f("stock"))
     target = (low[f("stock")] // 10 + 2 + g.rng.randrange(4)) * 10
     key = id_key(w, "find_products")
     add = g.calc(f"{target} - {low[f('stock')]}", f"{low[key]} has the lowest stock ({low[f('stock')]}); the units "

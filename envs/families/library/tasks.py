@@ -41,11 +41,7 @@ def borrow_oldest(g: GoalBuilder) -> None:
     mid, name = _member(g, "I need the member id of {name}.")
     items = g.find_first("search_catalog", f"I list books by {author} with a copy available, oldest first.",
                          author=author, min_copies=1, order_by=f("year"))
-    if not items:
-        raise GenerationError("none available")
-    if len(items) > 1 and items[0][f("year")] == items[1][f("year")]:
-        raise GenerationError("tie")
-    oldest = items[0]
+    oldest = g.first_of(items, f("year"))
     bid = oldest[id_key(w, "search_catalog")]
     g.do("checkout", f"The first result is the oldest available: '{oldest[f('title')]}' ({oldest[f('year')]}).",
          member=mid, book=bid)

@@ -31,15 +31,15 @@ def assign_oldest_urgent(g: GoalBuilder) -> None:
     _group(g, lambda r: r[f("customer")] == customer and r[f("status")] == "open" and r[f("priority")] == prio)
     items = g.find_first("list_tickets", f"I list {customer}'s open {prio} tickets, oldest first.",
                          customer=customer, status="open", priority=prio, order_by=f("opened"))
-    if len(items) > 1 and items[0][f("opened")] == items[1][f("opened")]:
-        raise GenerationError("tie")
+    oldest = g.first_of(items, f("opened"))
     agent = w.ws.get(w.c("agents"), pick(g.rng, [a for a, _ in w.ws.records(w.c("agents"))]))
     assert agent is not None
     aid = _agent_id(g, agent[f("name")], f"I need {agent[f('name')]}'s agent id.")
-    tid = items[0][id_key(w, "list_tickets")]
-    if items[0][f("assignee")] == aid:
+    tid = oldest[id_key(w, "list_tickets")]
+    if oldest[f("assignee")] == aid:
         raise GenerationError("already assigned")
-    g.do("assign", f"The first result is the oldest: {tid} (opened {items[0][f('opened')]}); assigning it.", id=tid, agent=aid)
+    g.do("assign", f"The first result is the oldest: {tid} (opened {oldest[f('opened')]}); assigning it.", id=tid,
+         agent=aid)
     g.expect(w.c("tickets"), tid, f("assignee"), aid)
     g.hide(tid, aid)
     g.say(f"Assign {customer}'s oldest open {prio}-priority ticket to {agent[f('name')]}.")

@@ -18,20 +18,11 @@ def _dates(g: GoalBuilder) -> set[str]:
     return {r[f("date")] for _, r in g.w.ws.records(g.w.c("flights"))}
 
 
-def _first(items: list[dict], key: str) -> dict:
-    """The first of a sorted page, unless nothing matched or the runner-up ties with it."""
-    if not items:
-        raise GenerationError("no flight")
-    if len(items) > 1 and items[0][key] == items[1][key]:
-        raise GenerationError("tie")
-    return items[0]
-
-
 def _cheapest(g: GoalBuilder, o: str, d: str, date: str, cabin: str, thought: str, need_seat: bool) -> dict:
     f = g.w.f
     items = g.find_first("search_flights", thought, origin=o, dest=d, date=date, cabin=cabin,
                          min_seats=1 if need_seat else None, order_by=f("price"))
-    return _first(items, f("price"))
+    return g.first_of(items, f("price"))
 
 
 def cheapest_fare(g: GoalBuilder) -> None:
@@ -94,7 +85,7 @@ def rebook_next_day(g: GoalBuilder) -> None:
     nxt = DATES[DATES.index(fl[f("date")]) + 1]
     g.claim(w.c("flights"), bk[f("flight")])
     g.do("cancel", f"Cancelling {bid} first.", id=bid)
-    earliest = _first(g.find_first("search_flights", f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt} with a "
+    earliest = g.first_of(g.find_first("search_flights", f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt} with a "
                                    "free seat, earliest first.", origin=fl[f("origin")], dest=fl[f("dest")],
                                    date=nxt, min_seats=1, order_by=f("depart")), f("depart"))
     new = earliest[id_key(w, "search_flights")]
