@@ -127,8 +127,8 @@ def find_tool(
     order: Sequence[str] = (),
     bounds: Sequence[tuple[P, str, str]] = (),
 ) -> ToolSpec:
-    """A search/list tool over `coll`: filters (param, actual field, mode in eq|contains|min|max|lt|gt), a random
-    paging style and page size (smaller pages at higher difficulty, so more calls), a random result key.
+    """A search/list tool over `coll`: filters (param, actual field, mode in eq|contains|min|max|lt|gt|suffix), a
+    random paging style and page size (smaller pages at higher difficulty, so more calls), a random result key.
 
     `order` (actual field names) adds an optional `order_by` argument and `bounds` more filters (thresholds such as
     a minimum of seats or a balance below a limit): with them the tool does the choosing that an agent would
@@ -150,7 +150,7 @@ def find_tool(
     spec = make_tool(rng, impl="kit.find", names=names, descriptions=(desc,),
                      params=params + paging_params(style, page_size), config=cfg)
     if order or bounds:
-        _add_choosing_params(spec, order, bounds)
+        add_choosing_params(spec, order, bounds)
     return spec
 
 
@@ -158,14 +158,19 @@ ORDER_BY = P("order_by", ("order_by", "sort_by", "sort"), {"type": "string"}, Fa
              "Sort the results by this field, ascending; a leading '-' sorts descending.")
 
 
-def _add_choosing_params(spec: ToolSpec, order: Sequence[str], bounds: Sequence[tuple[P, str, str]]) -> None:
-    """Append the `order_by` and bound arguments to a built search tool, names drawn from its own seed."""
+def add_choosing_params(
+    spec: ToolSpec, order: Sequence[str] = (), bounds: Sequence[tuple[P, str, str]] = (),
+) -> None:
+    """Append the `order_by` and bound arguments to a built paginated tool, names drawn from its own seed.
+
+    Any tool with a paging config takes them (a `find_tool`, or a family's own listing such as a directory's); a
+    tool without a collection seeds with an empty one, so the names of `find_tool`s stay what they were."""
     cfg = spec.config
-    own = random.Random(f"{spec.name}|{cfg['coll']}|{cfg['items_key']}|{cfg['paging']}|{cfg['page_size']}")
+    own = random.Random(f"{spec.name}|{cfg.get('coll', '')}|{cfg['items_key']}|{cfg['paging']}|{cfg['page_size']}")
     props: dict[str, Any] = spec.parameters["properties"]
     extra: list[tuple[P, dict[str, Any]]] = [(p, dict(p.schema)) for p, fld, mode in bounds]
     for p, fld, mode in bounds:
-        cfg["filters"][p.canonical] = [fld, mode]
+        cfg.setdefault("filters", {})[p.canonical] = [fld, mode]
     if order:
         cfg["order"] = list(order)
         extra.append((ORDER_BY, {"type": "string", "enum": [v for f in order for v in (f, "-" + f)]}))
@@ -231,13 +236,21 @@ def _predicate(fld: str, mode: str, want: Any) -> Any:
         return lambda rec: isinstance(rec.get(fld), int | float) and rec[fld] < want
     if mode == "gt":
         return lambda rec: isinstance(rec.get(fld), int | float) and rec[fld] > want
+    if mode == "suffix":
+        w = str(want).casefold()
+        return lambda rec: isinstance(rec.get(fld), str) and rec[fld].casefold().endswith(w)
     raise ValueError(f"unknown filter mode {mode}")
+
+
+def filter_tests(cfg: dict[str, Any], args: dict[str, Any]) -> list[Any]:
+    """The compiled filters of a tool's config (canonical argument -> [field, mode]) that this call passed."""
+    filters: dict[str, list[str]] = cfg.get("filters", {})
+    return [_predicate(fld, mode, args[name]) for name, (fld, mode) in filters.items() if name in args]
 
 
 def op_find(ctx: ToolContext, args: dict[str, Any]) -> Any:
     cfg = ctx.config
-    filters: dict[str, list[str]] = cfg["filters"]
-    tests = [_predicate(fld, mode, args[name]) for name, (fld, mode) in filters.items() if name in args]
+    tests = filter_tests(cfg, args)
     id_key = cfg["id_key"]
     hits = [{id_key: rid, **rec} for rid, rec in ctx.ws.records(cfg["coll"]) if all(t(rec) for t in tests)]
     order_by: str = args.get("order_by") or ""

@@ -304,3 +304,28 @@ def indexer_kl_loss(
         return kl.mean()
     token_weight = token_weight.to(kl.dtype)
     return (kl * token_weight).sum() / token_weight.sum().clamp_min(1.0)
+
+
+def attention_focus_loss(
+    scores: torch.Tensor, visible: torch.Tensor, selected: torch.Tensor, token_weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean over query tokens of -log(the share of the dense attention mass that falls on the selected tokens),
+    the share averaged over heads: minus the log of the top-k recall that `topk_recalls` measures.
+
+    Why: the DeepSeek recipe trains the sparse model only through the tokens top-k keeps, so the scores of the
+    dropped tokens never get a gradient and the dense attention of the same weights stays as spread out as the
+    dense stage left it (a small model's layers put about a third of their mass outside any 128 tokens). This
+    loss pulls the dense distribution onto the selection, which makes the dense and the sparse model one model
+    and the top-k a faithful summary of what the attention looks at.
+
+    scores: [B, H, S, T] main attention logits (scaled, with gradient); visible: [B, S, T] bool, causal;
+    selected: [B, S, T] bool, the indexer's top-k; token_weight: [B, S] optional query weights (0 on padding).
+    Only queries that see more tokens than they select count (for the others the share is 1 by construction).
+    """
+    dense = scores.masked_fill(~visible.unsqueeze(1), float("-inf")).logsumexp(dim=-1)
+    kept = scores.masked_fill(~selected.unsqueeze(1), float("-inf")).logsumexp(dim=-1)
+    share = (kept - dense).exp().mean(dim=1)  # [B, S]
+    rows = (visible.sum(-1) > selected.sum(-1)).to(share.dtype)
+    if token_weight is not None:
+        rows = rows * token_weight.to(share.dtype)
+    return -(share.clamp_min(1e-6).log() * rows).sum() / rows.sum().clamp_min(1.0)

@@ -71,7 +71,7 @@ def test_training_loss_is_the_inference_distributions_cross_entropy(mode):
     weight = torch.ones(2, 31)
     weight[1, 20:] = 0.0  # padding
     weight[0, :5] = 0.3  # context tokens
-    h, _ = hidden_states(model, ids, mode, weight)
+    h, *_ = hidden_states(model, ids, mode, weight)
     loss, _ = lm_loss(model, h, ids, weight)
     logp = model.forward_train(ids, mode=mode).logits[:, :-1].gather(-1, ids[:, 1:, None]).squeeze(-1)
     w = weight[:, 1:]
@@ -92,7 +92,7 @@ def train_on_repeats(copy_dim: int, steps: int, variants: int = 1, respell: bool
             ids = respelled(ids)
         weight = torch.zeros_like(ids, dtype=torch.float)
         weight[:, 17:] = 1.0  # only the predictable tokens carry loss
-        h, _ = hidden_states(model, ids, "dense", None)
+        h, *_ = hidden_states(model, ids, "dense", None)
         loss, _ = lm_loss(model, h, ids, weight)
         opt.zero_grad()
         loss.backward()
@@ -103,7 +103,7 @@ def train_on_repeats(copy_dim: int, steps: int, variants: int = 1, respell: bool
             ids = respelled(ids)
         weight = torch.zeros_like(ids, dtype=torch.float)
         weight[:, 17:] = 1.0
-        h, _ = hidden_states(model, ids, "dense", None)
+        h, *_ = hidden_states(model, ids, "dense", None)
         return float(lm_loss(model, h, ids, weight)[0])
 
 

@@ -95,3 +95,44 @@ def test_dense_warm_up_trains_the_indexer_towards_the_attention(make_model, toke
         opt.step()
         losses.append(float(loss))
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_focus_loss_is_minus_log_of_the_kept_dense_mass():
+    """The focus loss is -log of the share of the dense attention mass (mean over heads) on the selected tokens,
+    over the queries that see more tokens than they select: computed here by hand from the probabilities."""
+    from model_backend.local.dsa import attention_focus_loss
+
+    torch.manual_seed(0)
+    b, h, s = 2, 3, 9
+    scores = torch.randn(b, h, s, s)
+    visible = torch.ones(s, s, dtype=torch.bool).tril().expand(b, -1, -1)
+    selected = visible & (torch.rand(b, s, s) < 0.5)
+    selected |= torch.eye(s, dtype=torch.bool)  # every query keeps itself
+    selected[:, :3] = visible[:, :3]  # the first three queries keep everything: no loss from them
+    probs = scores.masked_fill(~visible.unsqueeze(1), float("-inf")).softmax(-1)
+    kept = (probs * selected.unsqueeze(1)).sum(-1).mean(1)  # [b, s]
+    rows = visible.sum(-1) > selected.sum(-1)
+    want = -kept[rows].log().mean()
+    got = attention_focus_loss(scores, visible, selected)
+    assert torch.allclose(got, want, atol=1e-6), (got, want)
+    assert float(attention_focus_loss(scores, visible, visible)) == 0.0  # nothing dropped: nothing to focus
+
+    weight = torch.ones(b, s)
+    weight[1] = 0  # padding rows do not count
+    want_b0 = -kept[0][rows[0]].log().mean()
+    assert torch.allclose(attention_focus_loss(scores, visible, selected, weight), want_b0, atol=1e-6)
+
+
+def test_focus_loss_trains_the_main_attention_not_the_indexer(make_model, tokens):
+    """In sparse training the focus loss reaches the main attention's queries and keys (it is about what the dense
+    attention looks at) and never the indexer (the selection is its input, without gradient)."""
+    from model_backend.local.train import hidden_states
+
+    model, toks = make_model(), tokens(2, 30)
+    _, _, focus = hidden_states(model, toks, "sparse", None, True)
+    assert float(focus) > 0
+    focus.backward()
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in model.indexer_parameters())
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in model.main_parameters())
+    _, _, none = hidden_states(model, toks, "sparse", None)
+    assert float(none) == 0.0

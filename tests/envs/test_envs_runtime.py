@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
+from typing import Any
 
 import pytest
 
 from agentkit.tools import Tool
-from envs.runtime import PYTHON_IMPL, BM25Search, Episode, ReferencePython, check_arguments
+from envs.families import families
+from envs.family import World
+from envs.runtime import (
+    PYTHON_IMPL,
+    BM25Search,
+    Episode,
+    ReferencePython,
+    Workspace,
+    call_tool,
+    check_arguments,
+)
 from envs.spec import TaskRecord, canonical_json
 
 
@@ -209,3 +221,75 @@ def test_search_tools_sort_and_bound_like_a_real_api(by_family: dict[str, list[T
             assert not res.is_error, (fam, res.content)
             got = [it[bound_field] for it in res.value[items_key]]
             assert got and all(v < cut if mode == "lt" else v >= cut for v in got), (fam, canon, cut, got)
+
+
+
+def _listed(world: World, path: str, **filters: Any) -> list[str]:
+    """The names a `list_dir` call with these (canonical) filters returns over all its pages; asserts that the total
+    of its first page, where the paging style reports one, counts the filtered entries, not the directory."""
+    tool, ws = world.ops["list_dir"], Workspace(world.env.state)
+    arg = {canon: actual for actual, canon in tool.config["params"].items()}
+    items: list[dict[str, Any]] = []
+    total, more = None, dict[str, Any]()
+    for _ in range(50):
+        args = {arg[k]: v for k, v in {"path": path, **filters, **more}.items()}
+        res = call_tool(world.env, ws, tool.name, args)
+        assert not res.is_error, res.content
+        total = res.value.get("total") if total is None else total
+        items += res.value[tool.config["items_key"]]
+        if res.value.get("page", 0) < res.value.get("pages", 0):
+            more = {"page": res.value["page"] + 1}
+        elif res.value.get("next_offset") is not None:
+            more = {"offset": res.value["next_offset"]}
+        elif res.value.get("next_cursor"):
+            more = {"cursor": res.value["next_cursor"]}
+        else:
+            assert total in (None, len(items)), (path, filters, total, len(items))
+            return sorted(e["name"] for e in items)
+    raise AssertionError("paging did not end")
+
+
+def _files_in(world: World, path: str) -> dict[str, tuple[int, str]]:
+    """The raw state's files directly in `path`: name -> (size, owner)."""
+    return {p.rsplit("/", 1)[1]: (r[world.f("size")], r[world.f("owner")])
+            for p, r in world.ws.records(world.c("files")) if p.rsplit("/", 1)[0] == path}
+
+
+def test_list_dir_filters_like_a_real_api(by_family: dict[str, list[TaskRecord]]) -> None:
+    """`list_dir` filters by owner (any case), by size (strictly larger, in bytes) and by name suffix, combined with
+    AND and before paging, so the choosing a clean-up or archiving task needs is an argument the agent copies; a
+    filter returns files only, and a negative or non-integer size is refused by name."""
+    for seed in range(10):
+        world = families()["filesystem"].build(random.Random(seed), 1 + seed % 5)
+        scratch = _files_in(world, "/tmp/scratch")
+        owner = next(iter(scratch.values()))[1]
+        assert _listed(world, "/tmp/scratch", owner=owner.upper()) == sorted(
+            n for n, (_, o) in scratch.items() if o == owner)
+        for svc in world.data["services"]:
+            path = f"/var/log/{svc}"
+            files = _files_in(world, path)
+            cut = sorted(s for s, _ in files.values())[1]  # a size that exists: strictly larger leaves it out
+            assert _listed(world, path, larger_than=cut) == sorted(n for n, (s, _) in files.items() if s > cut)
+            assert _listed(world, path, suffix=".log") == sorted(n for n in files if n.endswith(".log"))
+            top = max(files.values())[1]  # the owner of the largest file, which passes the size filter
+            assert _listed(world, path, suffix=".log", larger_than=cut, owner=top) == sorted(
+                n for n, (s, o) in files.items() if n.endswith(".log") and s > cut and o == top)
+        assert _listed(world, "/var/log") == sorted(world.data["services"])  # sub-directories, which no filter keeps
+        assert _listed(world, "/var/log", larger_than=0) == []
+        assert _listed(world, "/var", suffix="log") == []  # not even /var/log, whose name has the suffix
+        tool = world.ops["list_dir"]
+        arg = {canon: actual for actual, canon in tool.config["params"].items()}
+        for bad, why in ((-1, ">= 0"), ("12 KiB", "must be integer")):
+            res = call_tool(world.env, Workspace(world.env.state), tool.name,
+                            {arg["path"]: "/tmp/scratch", arg["larger_than"]: bad})
+            assert res.is_error and why in res.content and arg["larger_than"] in res.content, res.content
+            assert "unknown" not in res.content, res.content
+    # The clean-up, archiving and log-volume references pass these filters, and still pass their verifiers.
+    uses = [r for r in by_family["filesystem"] if any(
+        spec.impl == "filesystem.list_dir" and {spec.config["params"].get(a) for a in c.arguments} & {"owner", "suffix"}
+        for c in r.solution.calls if (spec := r.environment.tool(c.tool)) is not None)]
+    assert uses
+    for rec in uses:
+        ep = Episode(rec)
+        assert not any(ep.call(c.tool, c.arguments).is_error for c in rec.solution.calls)
+        assert ep.score(rec.solution.answer).passed, rec.task.task_id

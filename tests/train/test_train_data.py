@@ -118,7 +118,7 @@ def test_rounded_widths_keep_the_budget_and_change_no_loss(trajectories, tokeniz
     model = DSATransformer(cfg)
     model.reset_parameters(torch.Generator().manual_seed(0))
     for mode in ("dense", "sparse"):
-        (h1, i1), (h2, i2) = (hidden_states(model, b[0], mode, b[2].float()) for b in (tight, rounded))
+        (h1, i1, _), (h2, i2, _) = (hidden_states(model, b[0], mode, b[2].float()) for b in (tight, rounded))
         assert torch.allclose(h2[:, :width][tight[2]], h1[tight[2]], atol=1e-5)
         assert torch.allclose(i1, i2, rtol=1e-4, atol=1e-6)
         for a, b in zip(lm_loss(model, h1, tight[0], tight[1]), lm_loss(model, h2, rounded[0], rounded[1]), strict=True):

@@ -214,7 +214,7 @@ def test_fast_attention_matches_forward_train(mode: str):
     if mode == "dense":
         got, got_loss = _dense_attention(attn, x, cos, sin), torch.zeros(())
     else:
-        got, got_loss = _indexed_attention(attn, x, cos, sin, mode == "sparse", weight)
+        got, got_loss, _ = _indexed_attention(attn, x, cos, sin, mode == "sparse", weight)
     assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
     assert math.isclose(float(got_loss.detach()), float(want_loss.detach()), rel_tol=1e-4, abs_tol=1e-6)
     if mode != "dense":  # the indexer loss trains the indexer and nothing else
@@ -238,7 +238,7 @@ def test_compiled_forward_and_backward_match_eager(mode: str):
 
     def run(forward) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         model.zero_grad(set_to_none=True)
-        h, index_loss = forward(model, ids, mode, weight)
+        h, index_loss, _ = forward(model, ids, mode, weight)
         (h.square().mean() + index_loss).backward()
         return h.detach(), index_loss.detach(), [torch.zeros(()) if p.grad is None else p.grad.clone()
                                                  for p in model.parameters()]  # fmt: skip

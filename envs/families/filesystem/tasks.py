@@ -58,9 +58,10 @@ def set_level(g: GoalBuilder) -> None:
           "everything else as is.")
 
 
-def _logs(g: GoalBuilder, svc: str, thought: str) -> list[dict]:
-    return [e for e in g.find_all("list_dir", thought, path=f"/var/log/{svc}")
-            if e["type"] == "file" and e["name"].endswith(".log")]
+def _logs(g: GoalBuilder, svc: str, thought: str, larger_than: int | None = None) -> list[dict]:
+    """The .log files directly in /var/log/SVC (over `larger_than` bytes, if given), as the filtered listing returns
+    them: the tool does the choosing, so the reference shows the agent passing filters rather than picking by eye."""
+    return g.find_all("list_dir", thought, path=f"/var/log/{svc}", suffix=".log", larger_than=larger_than)
 
 
 def _claim_dir(g: GoalBuilder, prefix: str) -> None:
@@ -78,8 +79,8 @@ def archive_logs(g: GoalBuilder) -> None:
         raise GenerationError("too few logs")
     kb = (sizes[g.rng.randrange(len(sizes) - 1)] // 1024) + 1
     limit = g.param("log archiving threshold", kb, f"{kb} KiB ({kb} x 1024 bytes)")
-    logs = _logs(g, svc, f"I list /var/log/{svc} to see the log sizes.")
-    big = [e for e in logs if e["size"] > kb * 1024]
+    big = _logs(g, svc, f"{kb} KiB is {kb} x 1024 = {kb * 1024} bytes; I list the .log files in /var/log/{svc} "
+                "larger than that.", larger_than=kb * 1024)
     if not big:
         raise GenerationError("nothing to archive")
     for e in big:
@@ -95,8 +96,7 @@ def clean_tmp(g: GoalBuilder) -> None:
     w = g.w
     owner = pick(g.rng, USERS)
     _claim_dir(g, "/tmp/scratch/")
-    listing = g.find_all("list_dir", f"I list /tmp/scratch to find files owned by {owner}.", path="/tmp/scratch")
-    mine = [e for e in listing if e["type"] == "file" and e["owner"] == owner]
+    mine = g.find_all("list_dir", f"I list /tmp/scratch filtered to owner {owner}.", path="/tmp/scratch", owner=owner)
     if not mine:
         raise GenerationError("nothing owned")
     for e in mine:
@@ -108,7 +108,7 @@ def clean_tmp(g: GoalBuilder) -> None:
 
 def log_volume(g: GoalBuilder) -> None:
     svc = pick(g.rng, g.w.data["services"])
-    logs = _logs(g, svc, f"I list /var/log/{svc} and add up the .log sizes.")
+    logs = _logs(g, svc, f"I list the .log files in /var/log/{svc} and add up their sizes.")
     total = g.add_up([e["size"] for e in logs], "Adding up the .log sizes.")
     g.hide(total)
     g.say(f"How many bytes do the .log files directly in /var/log/{svc} take up altogether?")

@@ -6,7 +6,17 @@ import random
 from typing import Any
 
 from envs.errors import ToolCallError
-from envs.families._kit import STR, P, make_tool, paginate, paging_config, paging_params
+from envs.families._kit import (
+    STR,
+    P,
+    S,
+    add_choosing_params,
+    filter_tests,
+    make_tool,
+    paginate,
+    paging_config,
+    paging_params,
+)
 from envs.runtime import ToolContext
 from envs.spec import ToolSpec
 
@@ -25,7 +35,8 @@ def _file(ctx: ToolContext, path: str) -> dict[str, Any]:
 
 
 def op_list_dir(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    """Immediate children of a directory: files with size and owner, and sub-directories."""
+    """Immediate children of a directory: files with size and owner, and sub-directories; with a filter, only the
+    files that pass every filter (a directory has no owner or size to match), counted before paging."""
     d = _norm(args["path"]).rstrip("/") + "/"
     f = ctx.f
     entries: dict[str, dict[str, Any]] = {}
@@ -40,7 +51,11 @@ def op_list_dir(ctx: ToolContext, args: dict[str, Any]) -> Any:
             entries[rest] = {"name": rest, "type": "file", "size": rec[f("size")], "owner": rec[f("owner")]}
     if not entries:
         raise ToolCallError(f"no such directory or empty: {args['path']}")
-    return paginate(ctx.config, [entries[k] for k in sorted(entries)], args)
+    listed = [entries[k] for k in sorted(entries)]
+    tests = filter_tests(ctx.config, args)
+    if tests:
+        listed = [e for e in listed if e["type"] == "file" and all(t(e) for t in tests)]
+    return paginate(ctx.config, listed, args)
 
 
 def op_read(ctx: ToolContext, args: dict[str, Any]) -> Any:
@@ -93,17 +108,32 @@ OPS = {"list_dir": op_list_dir, "read": op_read, "write": op_write, "replace": o
        "delete": op_delete}
 
 
+LIST_FILTERS = [
+    (P("owner", ("owner", "owned_by", "user"), STR, False, "Only files owned by this user (case-insensitive)."),
+     "owner", "eq"),
+    (P("larger_than", ("larger_than", "size_over", "larger_than_bytes"), S(type="integer", minimum=0), False,
+       "Only files larger than this many bytes (strictly greater)."), "size", "gt"),
+    (P("suffix", ("suffix", "extension", "name_suffix"), STR, False,
+       "Only files whose name ends with this, e.g. '.log'."), "name", "suffix"),
+]
+"""The filters of `list_dir` (param, entry key, mode): the tool picks a user's files, the files over a size, the files
+of a type, which a task would otherwise have the agent pick out of a whole listing, and a small model gets wrong."""
+
+
 def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -> dict[str, ToolSpec]:
     path = P("path", ("path", "file_path", "filename"), STR, doc="Absolute path.")
     paging = paging_config(rng, difficulty, "entry")
+    list_dir = make_tool(
+        rng, impl="filesystem.list_dir", names=("list_dir", "ls", "list_directory"),
+        descriptions=("List the files (with size in bytes and owner) and sub-directories of a directory. The "
+                      "optional filters (owner, larger than a size in bytes, name suffix) combine with AND and "
+                      "return only the matching files.",),
+        params=[P("path", ("path", "dir", "directory"), STR)] + paging_params(paging["paging"], paging["page_size"]),
+        config=paging,
+    )
+    add_choosing_params(list_dir, bounds=LIST_FILTERS)  # names from the tool's own seed: `rng` draws as before
     tools = {
-        "list_dir": make_tool(
-            rng, impl="filesystem.list_dir", names=("list_dir", "ls", "list_directory"),
-            descriptions=("List the files (with size in bytes and owner) and sub-directories of a directory.",),
-            params=[P("path", ("path", "dir", "directory"), STR)] + paging_params(paging["paging"],
-                                                                                 paging["page_size"]),
-            config=paging,
-        ),
+        "list_dir": list_dir,
         "read_file": make_tool(rng, impl="filesystem.read", names=("read_file", "cat", "get_file"),
                                descriptions=("Read a text file.",), params=[path]),
         "write_file": make_tool(rng, impl="filesystem.write", names=("write_file", "put_file", "save_file"),
