@@ -320,11 +320,17 @@ def attention_focus_loss(
 
     scores: [B, H, S, T] main attention logits (scaled, with gradient); visible: [B, S, T] bool, causal;
     selected: [B, S, T] bool, the indexer's top-k; token_weight: [B, S] optional query weights (0 on padding).
+    The gradient reaches only the dropped tokens' logits (the selected ones' log-sum is held constant): the loss
+    lowers what the selection leaves out instead of also sharpening the attention among the selected tokens, which is
+    what the sparse model computes and what the LM loss is about (a trial that let it reach both cut turn-exact from
+    78.5% to 73.3% in 30 steps).
     Only queries that see more tokens than they select count (for the others the share is 1 by construction).
     """
-    dense = scores.masked_fill(~visible.unsqueeze(1), float("-inf")).logsumexp(dim=-1)
-    kept = scores.masked_fill(~selected.unsqueeze(1), float("-inf")).logsumexp(dim=-1)
-    share = (kept - dense).exp().mean(dim=1)  # [B, S]
+    kept = scores.masked_fill(~selected.unsqueeze(1), float("-inf")).logsumexp(dim=-1).detach()
+    dropped_mask = (visible & ~selected).unsqueeze(1)
+    dropped = scores.masked_fill(~dropped_mask, -1e4).logsumexp(dim=-1)  # finite: no nan where nothing is dropped
+    dropped = dropped.masked_fill(~dropped_mask.any(-1), float("-inf"))
+    share = (kept - torch.logaddexp(kept, dropped)).exp().mean(dim=1)  # [B, S]
     rows = (visible.sum(-1) > selected.sum(-1)).to(share.dtype)
     if token_weight is not None:
         rows = rows * token_weight.to(share.dtype)

@@ -117,6 +117,14 @@ def test_focus_loss_is_minus_log_of_the_kept_dense_mass():
     assert torch.allclose(got, want, atol=1e-6), (got, want)
     assert float(attention_focus_loss(scores, visible, visible)) == 0.0  # nothing dropped: nothing to focus
 
+    grad_scores = scores.clone().requires_grad_()
+    attention_focus_loss(grad_scores, visible, selected).backward()
+    g = grad_scores.grad
+    assert torch.isfinite(g).all()
+    assert float(g.masked_select(selected.unsqueeze(1).expand_as(g)).abs().max()) == 0.0  # kept logits untouched
+    dropped = (visible & ~selected).unsqueeze(1).expand_as(g)
+    assert float(g.masked_select(dropped).min()) > 0  # every dropped logit is pushed down
+
     weight = torch.ones(b, s)
     weight[1] = 0  # padding rows do not count
     want_b0 = -kept[0][rows[0]].log().mean()

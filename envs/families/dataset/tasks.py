@@ -59,7 +59,8 @@ def top_region(g: GoalBuilder) -> None:
     body = (f"tot = {{}}\nfor r in rows:\n    if r['date'].startswith({month!r}):\n"
             "        tot[r['region']] = tot.get(r['region'], 0) + int(r['units']) * float(r['unit_price'])\n"
             "print(max(tot, key=tot.get))\n")
-    best = _compute(g, body, lambda rows: ranked[0][0], f"Summing revenue per region for {month}.")
+    best = _compute(g, body, lambda rows: ranked[0][0],
+                    f"{data['month_names'][month]} is {month}. Summing revenue per region for {month}.")
     g.hide(f"{ranked[0][1]:.2f}")
     g.say(f"In {data['file']}, which region had the highest revenue (units x unit_price) in "
           f"{data['month_names'][month]}?")
@@ -94,7 +95,8 @@ def record_units(g: GoalBuilder) -> None:
     direct = sum(r[4] for r in w.data["rows"] if r[2] == region and r[1].startswith(month))
     if direct == 0:
         raise GenerationError("zero")
-    value = int(_compute(g, body, lambda rows: direct, f"Counting units sold in {region} in {month}."))
+    value = int(_compute(g, body, lambda rows: direct,
+                         f"{w.data['month_names'][month]} is {month}. Counting units sold in {region} in {month}."))
     hit = only(g.find_all("list_metrics", f"Finding the metric {name}.", name=name), "metric")
     mid = hit[id_key(w, "list_metrics")]
     g.do("set_metric", f"Recording {value} on {mid}.", id=mid, value=value)

@@ -93,7 +93,8 @@ def total_spent(g: GoalBuilder) -> None:
     owner, kind = a[f("owner")], a[f("kind")]
     rid, _ = _find(g, owner, kind, f"I need the id of {owner}'s {kind} account to list its postings.")
     total = _sum_spent(g, rid, category, month,
-                       f"Listing {category} postings of {rid} in {month}; I will add up every page.")
+                       f"{MONTH_NAMES[month]} is {month}. Listing {category} postings of {rid} in {month}; I will add "
+                       "up every page.")
     g.hide(rid, total)
     g.say(pick(g.rng, (
         f"How much did {owner} spend on {category} in {MONTH_NAMES[month]} from their {kind} account?",
@@ -109,7 +110,8 @@ def reimburse(g: GoalBuilder) -> None:
     category, month = _spending(g, arid)
     _, b = _account(g, lambda rid, rec: _active(f, 300)(rid, rec) and rec[f("owner")] != a[f("owner")])
     rid, ha = _find(g, a[f("owner")], a[f("kind")], f"First I find {a[f('owner')]}'s {a[f('kind')]} account.")
-    total = _sum_spent(g, rid, category, month, f"Now the {category} postings of {rid} in {month}.")
+    total = _sum_spent(g, rid, category, month, f"{MONTH_NAMES[month]} is {month}. Now the {category} postings of "
+                       f"{rid} in {month}.")
     if total > b[f("balance")]:
         raise GenerationError("payer cannot afford")
     src, hb = _find(g, b[f("owner")], b[f("kind")], f"The total is {money(total)}; now the paying account.")

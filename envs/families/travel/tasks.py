@@ -28,8 +28,8 @@ def _cheapest(g: GoalBuilder, o: str, d: str, date: str, cabin: str, thought: st
 def cheapest_fare(g: GoalBuilder) -> None:
     o, d, date = _route(g)
     cabin = pick(g.rng, ("economy", "premium", "business"))
-    best = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date}, cheapest first; the first "
-                     "fare is the lowest.", False)
+    best = _cheapest(g, o, d, date, cabin, f"{DATE_NAMES[date]} is {date}. I search {cabin} flights {o}->{d} on "
+                     f"{date}, cheapest first; the first fare is the lowest.", False)
     price = best[g.w.f("price")]
     g.hide(price, best[id_key(g.w, "search_flights")])
     g.say(f"What is the cheapest {cabin} fare from {CITY_NAMES[o]} ({o}) to {CITY_NAMES[d]} ({d}) on "
@@ -42,8 +42,8 @@ def book_cheapest(g: GoalBuilder) -> None:
     o, d, date = _route(g)
     cabin = pick(g.rng, ("economy", "premium", "business"))
     traveler = pick(g.rng, w.data["travelers"])
-    best = _cheapest(g, o, d, date, cabin, f"I search {cabin} flights {o}->{d} on {date} with a free seat, cheapest "
-                     "first.", True)
+    best = _cheapest(g, o, d, date, cabin, f"{CITY_NAMES[o]} is {o}, {CITY_NAMES[d]} is {d}, {DATE_NAMES[date]} is "
+                     f"{date}. I search {cabin} flights {o}->{d} on {date} with a free seat, cheapest first.", True)
     fid = best[id_key(w, "search_flights")]
     g.claim(w.c("flights"), fid)
     g.do("book", f"{fid} is the cheapest with seats ({money(best[f('price')])}); booking it.", traveler=traveler,
@@ -85,8 +85,9 @@ def rebook_next_day(g: GoalBuilder) -> None:
     nxt = DATES[DATES.index(fl[f("date")]) + 1]
     g.claim(w.c("flights"), bk[f("flight")])
     g.do("cancel", f"Cancelling {bid} first.", id=bid)
-    earliest = g.first_of(g.find_first("search_flights", f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt} with a "
-                                   "free seat, earliest first.", origin=fl[f("origin")], dest=fl[f("dest")],
+    earliest = g.first_of(g.find_first("search_flights", f"It flew on {fl[f('date')]}, so the next day is {nxt}. "
+                                   f"Flights {fl[f('origin')]}->{fl[f('dest')]} on {nxt} with a free seat, earliest "
+                                   "first.", origin=fl[f("origin")], dest=fl[f("dest")],
                                    date=nxt, min_seats=1, order_by=f("depart")), f("depart"))
     new = earliest[id_key(w, "search_flights")]
     g.claim(w.c("flights"), new)
@@ -122,7 +123,7 @@ def cancel_to_city(g: GoalBuilder) -> None:
     city = pick(g.rng, sorted(set(dests.values())))
     for bid, d in dests.items():
         if d == city:
-            g.do("cancel", f"{bid} flies to {city}; cancelling.", id=bid)
+            g.do("cancel", f"{CITY_NAMES[city]} is {city}, and {bid} flies to {city}; cancelling.", id=bid)
             g.expect(w.c("bookings"), bid, f("status"), "cancelled")
             g.hide(bid)
     g.say(f"{traveler} is no longer going to {CITY_NAMES[city]}: cancel all of their confirmed bookings of flights "
