@@ -165,6 +165,8 @@ def test_context_tokens_carry_the_context_weight_and_the_system_block_none(traje
     assert not torch.allclose(weighted, generated)
     with pytest.raises(TrainError, match="context_weight"):
         Recipe(context_weight=1.0)
+    with pytest.raises(TrainError, match="focus_weight"):
+        Recipe(focus_weight=-0.5)
 
 
 def test_turn_exact_match_counts_turns_reproduced_token_for_token():
