@@ -454,17 +454,20 @@ def _indexed_attention(
             allowed = torch.zeros_like(causal).scatter_(-1, sel, valid)
         else:
             allowed = causal
-        with torch.no_grad():
-            qt, kt = q.detach().float().transpose(1, 2), k.detach().float().transpose(1, 2)  # [B, H, S, d]
-            mass = torch.zeros(bsz, seqlen, seqlen)
-            for h in range(qt.shape[1]):
-                scores = torch.matmul(qt[:, h], kt[:, h].transpose(-1, -2)) * attn.softmax_scale
-                mass += scores.masked_fill_(~allowed, float("-inf")).softmax(dim=-1)
-        loss = indexer_kl_loss(mass, index, allowed, weight)
-        focus_loss = loss.new_zeros(())
-        if sparse and focus:
+        focus_loss = index.new_zeros(())
+        if sparse and focus:  # all heads' logits at once, with a graph: the focus loss and the KL target share them
             logits = torch.einsum("bshd,bthd->bhst", q.float(), k.float()) * attn.softmax_scale
             focus_loss = attention_focus_loss(logits, causal, allowed, weight)
+            with torch.no_grad():
+                mass = logits.detach().masked_fill(~allowed.unsqueeze(1), float("-inf")).softmax(dim=-1).sum(1)
+        else:
+            with torch.no_grad():  # one head at a time: a [B, S, S] buffer per head, not per layer
+                qt, kt = q.detach().float().transpose(1, 2), k.detach().float().transpose(1, 2)  # [B, H, S, d]
+                mass = torch.zeros(bsz, seqlen, seqlen)
+                for h in range(qt.shape[1]):
+                    scores = torch.matmul(qt[:, h], kt[:, h].transpose(-1, -2)) * attn.softmax_scale
+                    mass += scores.masked_fill_(~allowed, float("-inf")).softmax(dim=-1)
+        loss = indexer_kl_loss(mass, index, allowed, weight)
     pad = attn.qk_dim - attn.v_dim
     if pad > 0:
         v = F.pad(v, (0, pad))

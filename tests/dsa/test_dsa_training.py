@@ -142,5 +142,7 @@ def test_focus_loss_trains_the_main_attention_not_the_indexer(make_model, tokens
     focus.backward()
     assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in model.indexer_parameters())
     assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in model.main_parameters())
-    _, _, none = hidden_states(model, toks, "sparse", None)
+    _, index_plain, none = hidden_states(model, toks, "sparse", None)
     assert float(none) == 0.0
+    _, index_focus, _ = hidden_states(model, toks, "sparse", None, True)
+    assert torch.allclose(index_focus, index_plain, rtol=1e-5)  # the same KL target either way
