@@ -1054,9 +1054,8 @@ def _last(history: Sequence[dict[str, Any]], stage: str) -> dict[str, float | No
     if not rows:
         return None
     out: dict[str, float | None] = {}
-    for k in ("lm", "index", "focus"):
-        if k == "focus" and not any(k in r for r in rows):
-            continue  # recorded only with a focus loss
+    keys = ("lm", "index", "focus") if any("focus" in r for r in rows) else ("lm", "index")  # focus: only with it
+    for k in keys:
         values = [r[k] for r in rows if k in r and not math.isnan(r[k])]  # the indexer stage has no LM loss
         out[k] = round(sum(values) / len(values), 4) if values else None
     return out

@@ -223,7 +223,6 @@ def test_search_tools_sort_and_bound_like_a_real_api(by_family: dict[str, list[T
             assert got and all(v < cut if mode == "lt" else v >= cut for v in got), (fam, canon, cut, got)
 
 
-
 def _listed(world: World, path: str, **filters: Any) -> list[str]:
     """The names a `list_dir` call with these (canonical) filters returns over all its pages; asserts that the total
     of its first page, where the paging style reports one, counts the filtered entries, not the directory."""
