@@ -4,10 +4,13 @@ head)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from envs.errors import ToolCallError
 from envs.families._kit import evaluate_arithmetic
+from envs.families.calendar.tasks import later
 from envs.generator import capabilities, generate
 from envs.runtime import execute
 from envs.spec import Call, TaskRecord
@@ -61,3 +64,50 @@ def test_references_compute_with_the_calculator_and_a_wrong_sum_fails() -> None:
     calls = [c if c is not calc else Call(c.tool, c.arguments) for c in rec.solution.calls]
     trace = execute(rec.environment, calls)
     assert not rec.verifier.check(trace.diff(), wrong, trace.ws.get).passed
+
+
+def test_a_reference_sum_lists_each_value_under_its_record_before_the_expression() -> None:
+    """The thought before a long sum names each record and its value in result order, and the expression adds
+    exactly those values: a label that is not in the results, a repeated record or a value that differs from its
+    record's would teach the model the very skipping and repeating that the list is there to prevent."""
+    records = [TaskRecord.from_json(s.line) for s in generate(80, 4242, ["hr", "filesystem", "ledger", "inventory",
+                                                                         "travel"], (1, 2)) if s.line]
+    checked = 0
+    for rec in records:
+        search, python = capabilities(rec.environment)
+        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        for i, call in enumerate(rec.solution.calls):
+            if not call.thought.startswith("Adding up") or ": " not in call.thought:
+                continue
+            pairs = [p.rsplit(" ", 1) for p in call.thought.split(": ", 1)[1].rstrip(".").split(", ")]
+            labels, values = [p[0] for p in pairs], [p[1] for p in pairs]
+            assert len(set(labels)) == len(labels) >= 2, call.thought
+            assert call.arguments["expression"] == " + ".join(values)
+            seen = "".join(str(r.content) for r in trace.results[:i])
+            for label, value in zip(labels, values, strict=True):
+                assert f'"{label}"' in seen, (label, call.thought)
+                assert value.lstrip("-") in seen or value.rstrip("0").rstrip(".") in seen, (value, call.thought)
+            checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize(
+    ("start", "shift", "steps", "new"),
+    [("15:00", 30, ["15:30"], "15:30"), ("14:00", 90, ["14:30", "15:00", "15:30"], "15:30"),
+     ("09:30", 60, ["10:00", "10:30"], "10:30"), ("11:45", 60, ["12:15", "12:45"], "12:45")],
+)
+def test_clock_arithmetic_is_spelled_out_in_half_hour_steps(start: str, shift: int, steps: list[str], new: str) -> None:
+    thought = later(start, shift)
+    assert thought == (f"{shift} minutes is {len(steps)} half-hour step{'s' if len(steps) > 1 else ''}: "
+                       f"{', '.join(steps)}; the new start is {new}.")
+    with pytest.raises(ValueError, match="half-hours"):
+        later(start, 45)
+
+
+def test_a_push_back_reference_moves_the_meeting_to_the_last_step() -> None:
+    records = [TaskRecord.from_json(s.line) for s in generate(40, 777, ["calendar"], (1, 2)) if s.line]
+    moves = [c for r in records for c in r.solution.calls if "half-hour step" in c.thought]
+    assert moves
+    for call in moves:
+        last = call.thought.rsplit("the new start is ", 1)[1].rstrip(".")
+        assert last in json.dumps(call.arguments), (call.thought, call.arguments)

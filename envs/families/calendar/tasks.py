@@ -77,6 +77,18 @@ def schedule_earliest(g: GoalBuilder) -> None:
           "half-hour start within office hours when both of them and the room are free.")
 
 
+def later(start: str, shift: int) -> str:
+    """Clock arithmetic spelled out in half-hour steps ("14:00; 60 minutes is 2 half-hour steps: 14:30, 15:00; the
+    new start is 15:00"). The small model, asked for the sum in one go, wrote 16:00 for 15:00 + 30 minutes; each
+    step here is one successor (:00 -> :30 in the same hour, :30 -> :00 of the next), which it can learn."""
+    if shift % 30:
+        raise ValueError(f"a shift of {shift} minutes is not whole half-hours")
+    n = shift // 30
+    steps = [hm(minutes(start) + 30 * i) for i in range(1, n + 1)]
+    unit = "half-hour step" if n == 1 else "half-hour steps"
+    return f"{shift} minutes is {n} {unit}: {', '.join(steps)}; the new start is {steps[-1]}."
+
+
 def push_back(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     _, ev = _event(g, lambda rid, r: minutes(r[f("end")]) + 60 <= CLOSE)
@@ -84,7 +96,7 @@ def push_back(g: GoalBuilder) -> None:
     rid, hit = _locate(g, ev, f"I find '{ev[f('title')]}' on {ev[f('day')]} to get its id and time.")
     delay = g.param("standard meeting delay", shift, f"{shift} minutes")
     new = hm(minutes(hit[f("start")]) + shift)
-    g.do("move_event", f"It starts at {hit[f('start')]}; {shift} minutes later is {new}.", id=rid, start=new)
+    g.do("move_event", f"It starts at {hit[f('start')]}; {later(hit[f('start')], shift)}", id=rid, start=new)
     g.expect(w.c("events"), rid, f("start"), new)
     g.hide(rid, hit[f("start")], new)
     g.say(f"Push the '{ev[f('title')]}' meeting on {day_phrase(ev[f('day')])} back by {delay}.")

@@ -83,7 +83,8 @@ def _sum_spent(g: GoalBuilder, rid: str, category: str, month: str, thought: str
     spent = [-t[f("amount")] for t in items]
     if not spent or sum(spent) <= 0 or min(spent) <= 0:
         raise GenerationError("nothing spent")
-    return round(g.add_up(spent, "Adding up the postings."), 2)
+    ids = [t[id_key(g.w, "list_transactions")] for t in items]
+    return round(g.add_up(spent, "Adding up the postings.", ids), 2)
 
 
 def total_spent(g: GoalBuilder) -> None:
