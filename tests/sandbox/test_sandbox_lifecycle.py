@@ -160,7 +160,12 @@ def test_ctrl_c_leaves_nothing_running() -> None:
     proc = python(
         """
         import asyncio
+        import signal
         from tools.sandbox import SandboxPool
+
+        # Ctrl-C as in a terminal, however pytest was started: a shell without job control starts background
+        # jobs with SIGINT ignored, and the child would inherit that and never see the signal.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
         async def main():
             async with SandboxPool(size=2) as pool:
