@@ -111,3 +111,28 @@ def test_a_push_back_reference_moves_the_meeting_to_the_last_step() -> None:
     for call in moves:
         last = call.thought.rsplit("the new start is ", 1)[1].rstrip(".")
         assert last in json.dumps(call.arguments), (call.thought, call.arguments)
+
+
+def test_a_log_archive_limit_in_kib_is_converted_by_the_calculator() -> None:
+    """The reference multiplies with the tool and lists with the tool's result: no product is written in a thought
+    (the small model cannot multiply in its head), and the listing's byte limit is the calculator's result."""
+    records = [TaskRecord.from_json(s.line) for s in generate(120, 9191, ["filesystem"], (1, 2)) if s.line]
+    checked = 0
+    for rec in records:
+        calls = rec.solution.calls
+        i = next((k for k, c in enumerate(calls) if c.tool.startswith("calculat") and "* 1024" in
+                  c.arguments["expression"]), None)
+        if i is None:
+            continue
+        kib = int(calls[i].arguments["expression"].split(" * ")[0])
+        assert f"{kib} KiB ({kib} x 1024 bytes)" in calls[i].thought
+        listing = calls[i + 1]
+        assert kib * 1024 in listing.arguments.values(), listing.arguments
+        assert f"That is {kib * 1024} bytes" in listing.thought
+        assert not any(" = " in c.thought for c in calls), [c.thought for c in calls]
+        search, python = capabilities(rec.environment)
+        trace = execute(rec.environment, calls, search=search, python=python)
+        assert trace.results[i].content and str(kib * 1024) in str(trace.results[i].content)
+        assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
+        checked += 1
+    assert checked >= 3

@@ -79,8 +79,11 @@ def archive_logs(g: GoalBuilder) -> None:
         raise GenerationError("too few logs")
     kb = (sizes[g.rng.randrange(len(sizes) - 1)] // 1024) + 1
     limit = g.param("log archiving threshold", kb, f"{kb} KiB ({kb} x 1024 bytes)")
-    big = _logs(g, svc, f"{kb} KiB is {kb} x 1024 = {kb * 1024} bytes; I list the .log files in /var/log/{svc} "
-                "larger than that.", larger_than=kb * 1024)
+    # The calculator converts, never the model's head: the model trained on "814 x 1024 = 833536" wrote the product
+    # wrong or not at all (2 of 25 such tasks passed); with the tool, every digit of the limit is a copy.
+    limit_bytes = g.calc(f"{kb} * 1024", f"The limit is {kb} KiB ({kb} x 1024 bytes); computing it in bytes.")
+    big = _logs(g, svc, f"That is {limit_bytes} bytes; I list the .log files in /var/log/{svc} larger than that.",
+                larger_than=limit_bytes)
     if not big:
         raise GenerationError("nothing to archive")
     for e in big:

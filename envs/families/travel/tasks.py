@@ -42,8 +42,12 @@ def book_cheapest(g: GoalBuilder) -> None:
     o, d, date = _route(g)
     cabin = pick(g.rng, ("economy", "premium", "business"))
     traveler = pick(g.rng, w.data["travelers"])
-    best = _cheapest(g, o, d, date, cabin, f"{CITY_NAMES[o]} is {o}, {CITY_NAMES[d]} is {d}, {DATE_NAMES[date]} is "
-                     f"{date}. I search {cabin} flights {o}->{d} on {date} with a free seat, cheapest first.", True)
+    # The thought restates the route in the instruction's own words ("from Berlin to Athens on Monday ..."), so each
+    # city and the day are copies that continue a matching phrase; opening on a bare city name, the model wrote
+    # "Oslo" first whatever the instruction said.
+    best = _cheapest(g, o, d, date, cabin, f"Flying from {CITY_NAMES[o]} to {CITY_NAMES[d]} on {DATE_NAMES[date]}: "
+                     f"{CITY_NAMES[o]} is {o}, {CITY_NAMES[d]} is {d}, and the day is {date}. I search {cabin} flights "
+                     f"{o}->{d} on {date} with a free seat, cheapest first.", True)
     fid = best[id_key(w, "search_flights")]
     g.claim(w.c("flights"), fid)
     g.do("book", f"{fid} is the cheapest with seats ({money(best[f('price')])}); booking it.", traveler=traveler,

@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from envs.families._kit import STR, P, S, close_reservation, find_tool, get_tool, make_tool, take_unit
-from envs.families.travel.model import CABINS, CITIES, DATES
+from envs.families.travel.model import CABINS, CITIES, CITY_NAMES, DATES
 from envs.runtime import ToolContext
 from envs.spec import ToolSpec
 
@@ -32,12 +32,16 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
     cols, f = bindings["collections"], bindings["fields"]
     fk, bk = rng.choice(("flight_id", "id")), rng.choice(("booking_id", "id", "pnr"))
     city = S(type="string", enum=list(CITIES))
+    # The codes' cities, as a real API documents its enum. Why: the model is asked to book "from Berlin to Athens"
+    # and, with no list in its context, had to recall ten pairs from training; it wrote "Athens is OSL" in most
+    # booking tasks. Written "Berlin is BER", the list makes each code a copy of the token after "<city> is".
+    airports = "Airport code: " + ", ".join(f"{CITY_NAMES[c]} is {c}" for c in CITIES) + "."
     return {
         "search_flights": find_tool(
             rng, coll=cols["flights"], id_key=fk, label="flight", difficulty=difficulty,
             sort=rng.choice((f["price"], f["depart"])), names=("search_flights", "find_flights", "flight_search"),
-            filters=[(P("origin", ("origin", "from_airport", "departure_airport"), city), f["origin"], "eq"),
-                     (P("dest", ("destination", "to_airport", "arrival_airport"), city), f["dest"], "eq"),
+            filters=[(P("origin", ("origin", "from_airport", "departure_airport"), city, doc=airports), f["origin"], "eq"),
+                     (P("dest", ("destination", "to_airport", "arrival_airport"), city, doc=airports), f["dest"], "eq"),
                      (P("date", ("date", "departure_date"), S(type="string", enum=list(DATES))), f["date"], "eq"),
                      (P("cabin", ("cabin", "fare_class"), S(type="string", enum=list(CABINS))), f["cabin"], "eq"),
                      (P("max_price", ("max_price", "price_cap"), S(type="number", minimum=0)), f["price"], "max")],
