@@ -40,8 +40,8 @@ from model_backend.local.train import (
     agent_factory,
     encode_records,
     greedy_predictor,
+    layer_topk_recalls,
     shipped_backend,
-    topk_recalls,
 )
 
 EVAL_SEED = 7_770_001
@@ -162,14 +162,22 @@ def miss_table(ref: dict[str, Any]) -> Table:
     return t
 
 
+def recall_layer_line(ref: dict[str, Any]) -> str:
+    """Top-k recall per layer, indexer / best k: where the dense mass that top-k drops is (docs/dsa.md)."""
+    return "top-k recall by layer (indexer / best k tokens): " + ", ".join(
+        f"{i}: {x['indexer']:.3f} / {x['oracle']:.3f}" for i, x in enumerate(ref["topk_recall_by_layer"]))
+
+
 async def reference_figures(checkpoint: Path, tasks: list[Any], quick: bool, *, exact: bool = True) -> dict[str, Any]:
     """Figures measured on held-out reference trajectories (the first 100 tasks, 10 with --quick): the indexer's
     and the oracle's top-k recall and, with `exact`, the teacher-forced turn-exact rate."""
     backend = shipped_backend(checkpoint)
     references = encode_records(backend.tokenizer, tasks[: 10 if quick else 100])
-    recall, oracle = topk_recalls(backend.transformer, references)
+    layers = layer_topk_recalls(backend.transformer, references)
+    recall, oracle = (sum(r for r, _ in layers) / len(layers), sum(o for _, o in layers) / len(layers))
     out = {"topk_recall": recall, "topk_recall_oracle": oracle, "recall_trajectories": len(references),
-           "index_topk": backend.transformer.cfg.index_topk}  # fmt: skip
+           "index_topk": backend.transformer.cfg.index_topk,
+           "topk_recall_by_layer": [{"indexer": round(r, 4), "oracle": round(o, 4)} for r, o in layers]}  # fmt: skip
     if exact:
         diagnosis = diagnose_turns(greedy_predictor(backend.transformer), references, backend.tokenizer)
         out["turn_exact"] = diagnosis.exact / diagnosis.turns
@@ -187,9 +195,10 @@ async def recall_only(args: argparse.Namespace, tasks: list[Any], manifest: dict
     recall, oracle = ref["topk_recall"], ref["topk_recall_oracle"]
     console.print(f"top-k recall of the dense attention mass (k = {ref['index_topk']}) on {ref['recall_trajectories']} "
                   f"held-out trajectories: indexer {recall:.4f}, the best k tokens {oracle:.4f} ({recall / oracle:.3f}x of it)")
+    console.print(recall_layer_line(ref))
     console.print(miss_table(ref))
     figures = {"topk_recall": round(recall, 4), "topk_recall_oracle": round(oracle, 4),
-               "recall_trajectories": ref["recall_trajectories"], "turn_exact": round(ref["turn_exact"], 4),
+               "topk_recall_by_layer": ref["topk_recall_by_layer"], "recall_trajectories": ref["recall_trajectories"], "turn_exact": round(ref["turn_exact"], 4),
                "action_exact": round(ref["action_exact"], 4), "turn_first_miss": ref["turn_first_miss"]}
     if args.write_manifest:
         if not manifest.get("eval") or manifest["eval"].get("quick") != args.quick:
@@ -288,6 +297,7 @@ async def main() -> dict[str, Any]:
         "unconstrained_tasks": len(free_tasks),
         "topk_recall": round(recall, 4),
         "topk_recall_oracle": round(oracle_recall, 4),
+        "topk_recall_by_layer": ref["topk_recall_by_layer"],
         "turn_exact": round(exact, 4),
         "action_exact": round(ref["action_exact"], 4),
         "turn_first_miss": ref["turn_first_miss"],
@@ -310,6 +320,7 @@ async def main() -> dict[str, Any]:
     }
     console.print(table(sparse, dense, f"held-out pass@1, seed {args.seed}, {len(tasks)} tasks, beams {beams}"))
     console.print(miss_table(ref))
+    console.print(recall_layer_line(ref))
     console.print(
         f"top-k recall of the dense attention mass (k = {figures['index_topk']}): {recall:.4f} (the best k tokens "
         f"keep {oracle_recall:.4f}); "

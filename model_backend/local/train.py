@@ -1084,22 +1084,24 @@ if __name__ == "__main__":
 
 
 @torch.no_grad()
-def topk_recalls(
+def layer_topk_recalls(
     model: DSATransformer, examples: Sequence[Example], *, min_context: int | None = None
-) -> tuple[float, float]:
-    """(the indexer's top-k recall, the oracle's): shares of the dense attention mass that top-k keeps, on whole
-    trajectories.
+) -> list[tuple[float, float]]:
+    """Per layer, (the indexer's top-k recall, the oracle's): shares of the dense attention mass that top-k keeps,
+    on whole trajectories.
 
-    For every layer and every query that sees more than k tokens (below that, sparse attention is dense), the
-    main attention probabilities of the dense model, summed over heads and normalised, are added up over the k
-    tokens the indexer selects (first figure) and over the k tokens of largest mass, the most any selection can
-    keep (second); each is the mean over those queries and layers. 1.0 means sparse attention drops nothing the
-    dense attention looked at; the ratio says how good the indexer is, the oracle alone how far a target recall is
-    reachable at this k with these attention weights.
+    For every query that sees more than k tokens (below that, sparse attention is dense), the main attention
+    probabilities of the dense model, summed over heads and normalised, are added up over the k tokens the indexer
+    selects (first figure) and over the k tokens of largest mass, the most any selection can keep (second); each
+    is the mean over those queries. 1.0 means sparse attention drops nothing the dense attention looked at; the
+    ratio says how good the indexer is, the oracle alone how far a target recall is reachable at this k with these
+    attention weights. Per layer, because the layers differ by far: a first layer that averages its context keeps
+    half its mass in 128 tokens where the later ones keep 95-99% (docs/dsa.md).
     """
     k = model.cfg.index_topk
     start = k if min_context is None else min_context
-    total, best, count = 0.0, 0.0, 0
+    n_layers = len(model.blocks)
+    total, best, count = [0.0] * n_layers, [0.0] * n_layers, 0
     for e in examples:
         if len(e.ids) <= start:
             continue
@@ -1108,7 +1110,7 @@ def topk_recalls(
         cos, sin = model.rope_cos[None, :seqlen], model.rope_sin[None, :seqlen]
         causal = torch.ones(seqlen, seqlen, dtype=torch.bool).tril().unsqueeze(0)
         h = model.embed(ids)
-        for block in model.blocks:
+        for layer, block in enumerate(model.blocks):
             attn = block.attn
             x = block.attn_norm(h)
             q_nope, q_pe, latent, qr = attn._project(x, cos, sin)
@@ -1120,12 +1122,21 @@ def topk_recalls(
             index = _index_scores(q_idx, w_idx, attn.indexer.keys(x, cos, sin)).masked_fill(~causal, float("-inf"))
             sel, valid = select_topk(index, k)
             kept = (mass.gather(-1, sel) * valid).sum(-1)[0, start:]  # queries that see more than k tokens
-            total += float(kept.sum())
-            best += float(mass.topk(k, dim=-1).values.sum(-1)[0, start:].sum())
-            count += kept.numel()
+            total[layer] += float(kept.sum())
+            best[layer] += float(mass.topk(k, dim=-1).values.sum(-1)[0, start:].sum())
             h = h + _dense_attention(attn, x, cos, sin)
             h = h + block.ffn(block.ffn_norm(h))
-    return (total / count, best / count) if count else (1.0, 1.0)
+        count += seqlen - start
+    return [(t / count, b / count) if count else (1.0, 1.0) for t, b in zip(total, best, strict=True)]
+
+
+def topk_recalls(
+    model: DSATransformer, examples: Sequence[Example], *, min_context: int | None = None
+) -> tuple[float, float]:
+    """(the indexer's top-k recall, the oracle's) over all layers: the mean of `layer_topk_recalls` (every layer
+    counts the same queries)."""
+    layers = layer_topk_recalls(model, examples, min_context=min_context)
+    return (sum(r for r, _ in layers) / len(layers), sum(o for _, o in layers) / len(layers))
 
 
 def generated_turns(target: Sequence[bool]) -> list[tuple[int, int]]:

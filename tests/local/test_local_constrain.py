@@ -4,11 +4,13 @@ one the tool declares; the engine picks only allowed tokens; nothing is constrai
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import torch
 from conftest import tiny_config
 
+from model_backend.local import chat_format as cf
 from model_backend.local.constrain import CALL_MARKUP, NAME_PREFIX, ToolCallGrammar, value_targets
 from model_backend.local.generate import GenerationEngine, SamplingParams
 from model_backend.local.model import DSATransformer
@@ -25,11 +27,15 @@ TOOLS = [fn("list_accounts", "owner"), fn("list_account_owners", "account_id", "
 
 
 def spell(constraint, grammar: ToolCallGrammar, opener: int, rng: random.Random) -> bytes:
-    """Feed `opener`, then random allowed tokens until the constraint lets go; the bytes written after it."""
+    """Feed `opener`, then random allowed tokens until the constraint lets go; the bytes written after it. A
+    numeric value is written to its end (the closing tag, taken as soon as it is allowed, writes no bytes)."""
     constraint.advance(opener)
     written = b""
     for _ in range(200):
         allowed = constraint.allowed()
+        if constraint.number is not None and grammar.param_close_id in allowed:
+            constraint.advance(grammar.param_close_id)
+            return written
         if values_free(allowed, grammar):
             return written
         token = rng.choice(allowed)
@@ -216,9 +222,66 @@ def test_values_follow_the_declared_type_and_enum(tokenizer: ChatTokenizer):
     assert values["state"] == {b' string="true">active', b' string="true">frozen', b' string="true">act'}
     assert values["urgent"] == {b' string="false">true', b' string="false">false'}
     assert values["level"] == {b' string="false">1', b' string="false">2', b' string="false">3'}
-    # free after the attribute: the token that completes it may already run into the value
-    assert all(v.startswith(b' string="false">') for v in values["count"])
+    # an integer is digits after its attribute; a string is free after it (the token that completes the attribute
+    # may already run into the value)
+    assert all(re.fullmatch(rb' string="false">-?[0-9]+', v) for v in values["count"]), values["count"]
     assert all(v.startswith(b' string="true">') for v in values["note"])
+
+
+def _invoke(constraint, grammar: ToolCallGrammar, tokenizer: ChatTokenizer, text: str) -> None:
+    """Feed the tokens of `text`, with the DSML tags in it as their special tokens."""
+    for token in tokenizer.encode(text, allow_special=True):
+        constraint.advance(token)
+
+
+def test_a_number_is_digits_and_closes_only_once_complete(tokenizer: ChatTokenizer):
+    """`814 KiB` where the schema says integer is a call the parser refuses: after a numeric parameter's attribute
+    only number tokens may come, and the parameter tag only after a complete number."""
+    grammar = ToolCallGrammar(tokenizer)
+    props = {"units": {"type": "integer"}, "price": {"type": "number"}}
+    tools = [{"type": "function", "function": {"name": "add_stock", "parameters": {"type": "object",
+                                                                                  "properties": props}}}]  # fmt: skip
+    constraint = grammar.for_tools(tools)
+    assert constraint is not None
+    _invoke(constraint, grammar, tokenizer, cf.INVOKE_OPEN + ' name="add_stock">\n' + cf.PARAM_OPEN
+            + ' name="units" string="false">')
+    assert constraint.number == "integer"
+    allowed = constraint.allowed()
+    assert grammar.param_close_id not in allowed  # nothing written yet
+    texts = {grammar.token_bytes[t] for t in allowed}
+    assert b"8" in texts and all(re.fullmatch(rb"-?[0-9]*", t) for t in texts)
+    assert not any(b"K" in t or b" " in t or b"." in t for t in texts)
+    _invoke(constraint, grammar, tokenizer, "22")
+    assert grammar.param_close_id in constraint.allowed()
+    constraint.advance(grammar.param_close_id)
+    _invoke(constraint, grammar, tokenizer, "\n" + cf.PARAM_OPEN + ' name="price" string="false">12')
+    assert constraint.number == "number"
+    assert any(grammar.token_bytes[t] == b"." for t in constraint.allowed())
+    _invoke(constraint, grammar, tokenizer, ".")
+    assert grammar.param_close_id not in constraint.allowed()  # "12." is not a number
+    _invoke(constraint, grammar, tokenizer, "5")
+    assert grammar.param_close_id in constraint.allowed()
+    constraint.advance(grammar.param_close_id)
+    assert constraint.number is None
+
+
+def test_an_invoke_cannot_close_before_its_required_parameters(tokenizer: ChatTokenizer):
+    """The model that left `units` out of `add_stock(sku_id, units)` had its call refused: while a required
+    parameter is unwritten the closing tags are masked, so its next choice opens another parameter."""
+    grammar = ToolCallGrammar(tokenizer)
+    props = {"sku_id": {"type": "string"}, "units": {"type": "integer"}, "note": {"type": "string"}}
+    tools = [{"type": "function", "function": {"name": "add_stock", "parameters": {
+        "type": "object", "properties": props, "required": ["sku_id", "units"]}}}]  # fmt: skip
+    constraint = grammar.for_tools(tools)
+    assert constraint is not None
+    _invoke(constraint, grammar, tokenizer, cf.INVOKE_OPEN + ' name="add_stock">\n' + cf.PARAM_OPEN
+            + ' name="sku_id" string="true">P3966' + cf.PARAM_CLOSE + "\n")
+    allowed = constraint.allowed()
+    assert allowed is not None and grammar.invoke_close_id not in allowed and grammar.calls_end_id not in allowed
+    assert grammar.param_id in allowed
+    _invoke(constraint, grammar, tokenizer, cf.PARAM_OPEN + ' name="units" string="false">22' + cf.PARAM_CLOSE + "\n")
+    allowed = constraint.allowed()
+    assert allowed is None or grammar.invoke_close_id in allowed  # "note" is optional
 
 
 @pytest.mark.parametrize(("schema", "expected"), [
