@@ -41,6 +41,7 @@ from model_backend.local.train import (
     encode_records,
     greedy_predictor,
     layer_topk_recalls,
+    mean_recalls,
     shipped_backend,
 )
 
@@ -174,7 +175,7 @@ async def reference_figures(checkpoint: Path, tasks: list[Any], quick: bool, *, 
     backend = shipped_backend(checkpoint)
     references = encode_records(backend.tokenizer, tasks[: 10 if quick else 100])
     layers = layer_topk_recalls(backend.transformer, references)
-    recall, oracle = (sum(r for r, _ in layers) / len(layers), sum(o for _, o in layers) / len(layers))
+    recall, oracle = mean_recalls(layers)
     out = {"topk_recall": recall, "topk_recall_oracle": oracle, "recall_trajectories": len(references),
            "index_topk": backend.transformer.cfg.index_topk,
            "topk_recall_by_layer": [{"indexer": round(r, 4), "oracle": round(o, 4)} for r, o in layers]}  # fmt: skip
@@ -198,7 +199,8 @@ async def recall_only(args: argparse.Namespace, tasks: list[Any], manifest: dict
     console.print(recall_layer_line(ref))
     console.print(miss_table(ref))
     figures = {"topk_recall": round(recall, 4), "topk_recall_oracle": round(oracle, 4),
-               "topk_recall_by_layer": ref["topk_recall_by_layer"], "recall_trajectories": ref["recall_trajectories"], "turn_exact": round(ref["turn_exact"], 4),
+               "topk_recall_by_layer": ref["topk_recall_by_layer"], "recall_trajectories": ref["recall_trajectories"],
+               "turn_exact": round(ref["turn_exact"], 4),
                "action_exact": round(ref["action_exact"], 4), "turn_first_miss": ref["turn_first_miss"]}
     if args.write_manifest:
         if not manifest.get("eval") or manifest["eval"].get("quick") != args.quick:

@@ -18,10 +18,11 @@ After a parameter's name, its `string="true|false"` attribute follows the declar
 for a number, boolean, array or object; free where the schema gives no single type), and a parameter with an `enum`
 (or a boolean) can only take one of its values, closed by the parameter tag: a value outside the enum is an error the
 tool would refuse, and with beam search the constraint also lowers the score of a hypothesis that chose the wrong
-parameter (`state` where the value is `checking`), so the search prefers the right one. Other values stay free, but for numbers: an `integer` value is digits (after an optional minus sign) and a `number`
-one a plain decimal, closed by the parameter tag once complete. A small model writes the words it read instead
-(`814 KiB` for bytes), which the template's parser can only refuse as invalid JSON: 23 of 1,000 held-out episodes
-of the shipped model held such a call, and all 23 failed.
+parameter (`state` where the value is `checking`), so the search prefers the right one. Other values stay free,
+but for numbers: an `integer` value is digits (after an optional minus sign) and a `number` one a plain decimal,
+closed by the parameter tag once complete. A small model writes the words it read instead (`814 KiB` for bytes),
+which the template's parser can only refuse as invalid JSON: 23 of 1,000 held-out episodes of the shipped model
+held such a call, and all 23 failed.
 An invoke cannot close while a parameter its schema requires is unwritten: the model left `units` out of
 `add_stock(sku_id, units)` and the tool refused the call (10 of the same 1,000 episodes, all failed); with the
 closing tag masked, the model's next choice is the parameter tag, and the required name is among those offered.

@@ -1135,7 +1135,11 @@ def topk_recalls(
 ) -> tuple[float, float]:
     """(the indexer's top-k recall, the oracle's) over all layers: the mean of `layer_topk_recalls` (every layer
     counts the same queries)."""
-    layers = layer_topk_recalls(model, examples, min_context=min_context)
+    return mean_recalls(layer_topk_recalls(model, examples, min_context=min_context))
+
+
+def mean_recalls(layers: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(indexer, oracle) recall over all layers from `layer_topk_recalls`' per-layer figures."""
     return (sum(r for r, _ in layers) / len(layers), sum(o for _, o in layers) / len(layers))
 
 
