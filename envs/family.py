@@ -138,8 +138,13 @@ class GoalBuilder:
     def calc(self, expression: str, thought: str) -> Any:
         """Compute with the environment's calculator tool, as a step of the reference: the trajectory then shows
         the agent writing the expression from values it has read and copying the result, never doing digits in
-        its head. Returns the result."""
-        return self.do("calculate", thought, expression=expression)["result"]
+        its head. Returns the result.
+
+        The expression opens with a space. Byte-level BPE splits a number by what precedes it (` 782336` is
+        ` 782|336`, `"782336` is `78|2336`), and every value the agent copies from (results, thoughts) follows a
+        space. Opening on the quote, the first number was the one the model wrote wrong (`7823 + ...` for 782336);
+        the calculator strips the space."""
+        return self.do("calculate", thought, expression=" " + expression.lstrip())["result"]
 
     def add_up(self, values: Sequence[float], thought: str, labels: Sequence[str]) -> Any:
         """The sum of values read from results, through the calculator (one value is its own sum: no call). The

@@ -49,10 +49,13 @@ def set_level(g: GoalBuilder) -> None:
     path = f"{w.data['root']}/{svc}.conf"
     old, new = f"log_level = {values['log_level']}", f"log_level = {level}"
     if w.has("replace_in_file") and g.rng.random() < 0.7:
-        g.do("replace_in_file", f"Replacing '{old}' with '{new}'.", path=path, old=old, new=new)
+        g.do("replace_in_file", f"The log level of the {svc} service to {level}: replacing '{old}' with '{new}'.",
+             path=path, old=old, new=new)
     else:
-        g.do("write_file", "Writing the file back with only the log level changed.", path=path,
-             content=text.replace(old, new))
+        # The thought restates "service to LEVEL" in the instruction's words: the new level is then a copy that
+        # continues a matching phrase. With "only the log level changed" the model wrote the old level back.
+        g.do("write_file", f"The log level of the {svc} service to {level}: writing the file back with "
+             f"log_level = {level} and nothing else changed.", path=path, content=text.replace(old, new))
     g.expect(w.c("files"), path, w.f("content"), text.replace(old, new))
     g.say(f"Set the log level of the {svc} service to {level} in its config file (in {w.data['root']}); leave "
           "everything else as is.")
@@ -99,7 +102,9 @@ def clean_tmp(g: GoalBuilder) -> None:
     w = g.w
     owner = pick(g.rng, USERS)
     _claim_dir(g, "/tmp/scratch/")
-    mine = g.find_all("list_dir", f"I list /tmp/scratch filtered to owner {owner}.", path="/tmp/scratch", owner=owner)
+    # "owned by the user 'X'" restated from the instruction: opening on a bare owner name, the model wrote "svc".
+    mine = g.find_all("list_dir", f"Files owned by the user '{owner}': I list /tmp/scratch filtered to owner "
+                      f"{owner}.", path="/tmp/scratch", owner=owner)
     if not mine:
         raise GenerationError("nothing owned")
     for e in mine:

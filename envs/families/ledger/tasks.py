@@ -91,17 +91,23 @@ def total_spent(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     arid, a = _account(g)
     category, month = _spending(g, arid)
-    owner, kind = a[f("owner")], a[f("kind")]
+    owner, kind, named = a[f("owner")], a[f("kind")], MONTH_NAMES[month]
     rid, _ = _find(g, owner, kind, f"I need the id of {owner}'s {kind} account to list its postings.")
+    # The thought restates the instruction's phrase up to the month ("spend on dining in January 2025"), so the month
+    # is a copy that continues a matching phrase. Opening on a bare month name, the model wrote "February 2025 is
+    # 2025-02" for a January task in 20 of 37 failed spending tasks.
+    asked, phrase = pick(g.rng, (
+        (f"How much did {owner} spend on {category} in {named} from their {kind} account?",
+         f"spend on {category} in {named}"),
+        (f"Add up all {category} spending on {owner}'s {kind} account during {named} and tell me the total.",
+         f"{category} spending on {owner}'s {kind} account during {named}"),
+    ))
     total = _sum_spent(g, rid, category, month,
-                       f"{MONTH_NAMES[month]} is {month}. Listing {category} postings of {rid} in {month}; I will add "
-                       "up every page.")
+                       f"The {phrase}: {named} is {month}. Listing {category} postings of {rid} in {month}; I will "
+                       "add up every page.")
     g.hide(rid, total)
-    g.say(pick(g.rng, (
-        f"How much did {owner} spend on {category} in {MONTH_NAMES[month]} from their {kind} account?",
-        f"Add up all {category} spending on {owner}'s {kind} account during {MONTH_NAMES[month]} and tell me the total.",
-    )))
-    g.answer_number(total, f"{owner} spent {money(total)} {w.data['currency']} on {category} in {MONTH_NAMES[month]}.",
+    g.say(asked)
+    g.answer_number(total, f"{owner} spent {money(total)} {w.data['currency']} on {category} in {named}.",
                     f"The postings sum to {money(total)}.")
 
 
@@ -111,8 +117,9 @@ def reimburse(g: GoalBuilder) -> None:
     category, month = _spending(g, arid)
     _, b = _account(g, lambda rid, rec: _active(f, 300)(rid, rec) and rec[f("owner")] != a[f("owner")])
     rid, ha = _find(g, a[f("owner")], a[f("kind")], f"First I find {a[f('owner')]}'s {a[f('kind')]} account.")
-    total = _sum_spent(g, rid, category, month, f"{MONTH_NAMES[month]} is {month}. Now the {category} postings of "
-                       f"{rid} in {month}.")
+    named = MONTH_NAMES[month]
+    total = _sum_spent(g, rid, category, month, f"{a[f('owner')]}'s {category} spending of {named}: {named} is "
+                       f"{month}. Now the {category} postings of {rid} in {month}.")
     if total > b[f("balance")]:
         raise GenerationError("payer cannot afford")
     src, hb = _find(g, b[f("owner")], b[f("kind")], f"The total is {money(total)}; now the paying account.")
@@ -166,7 +173,10 @@ def top_up(g: GoalBuilder) -> None:
     need = round(goal - ht[f("balance")], 2)
     if need <= 0 or need > s[f("balance")]:
         raise GenerationError("top-up not affordable")
-    if g.calc(f"{money(goal)} - {money(ht[f('balance')])}", "The shortfall is the target minus the balance.") != need:
+    # The target is written as the instruction writes it ("3,650.00"; the calculator drops thousands commas), so it
+    # is a copy: rewritten as 3650.0, the model wrote 300.0 or 2.0.
+    if g.calc(f"{goal:,.2f} - {money(ht[f('balance')])}",
+              f"Topping up to exactly {goal:,.2f}: the shortfall is the target minus the balance.") != need:
         raise GenerationError("float rounding differs from exact cents")
     sid, hs = _find(g, owner, s[f("kind")], f"The shortfall is {money(need)}; now the source account.")
     g.do("transfer", f"Transferring the shortfall {money(need)} from {sid} to {tid}.", source=sid, target=tid,

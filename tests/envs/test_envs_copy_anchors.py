@@ -1,0 +1,75 @@
+"""References write a value the agent must produce as a copy that continues a phrase of its context. Where the
+reference made the model recall a value with nothing to anchor it (a bare month name, an owner, a new log level) or
+rewrite it (3,650.00 as 3650.0), the model wrote a plausible wrong value; these tests pin the anchors."""
+
+from __future__ import annotations
+
+import re
+
+from envs.families._kit import MONTH_NAMES
+from envs.generator import generate
+from envs.spec import TaskRecord
+
+
+def _records(n: int, seed: int, families: list[str]) -> list[TaskRecord]:
+    return [TaskRecord.from_json(s.line) for s in generate(n, seed, families, (1, 2)) if s.line]
+
+
+def test_a_spending_thought_restates_the_instructions_phrase_up_to_the_month_it_lists() -> None:
+    checked = 0
+    for rec in _records(120, 6161, ["ledger"]):
+        for call in rec.solution.calls:
+            month = next((v for k, v in call.arguments.items() if k in ("month", "period")), None)
+            if month is None or ": " not in call.thought:
+                continue
+            phrase = call.thought.split(": ", 1)[0].removeprefix("The ")
+            assert phrase in rec.task.instruction, (phrase, rec.task.instruction)
+            assert phrase.endswith(MONTH_NAMES[month]), (phrase, month)
+            checked += 1
+    assert checked >= 10
+
+
+def test_a_top_up_target_is_written_in_the_expression_as_the_instruction_writes_it() -> None:
+    checked = 0
+    for rec in _records(120, 6162, ["ledger"]):
+        for call in rec.solution.calls:
+            if call.thought.startswith("Topping up to exactly "):
+                target = call.thought.removeprefix("Topping up to exactly ").split(":", 1)[0]
+                assert f"exactly {target} " in rec.task.instruction
+                assert call.arguments["expression"].startswith(f" {target} - ")
+                checked += 1
+    assert checked >= 3
+
+
+def test_every_calculator_expression_opens_with_a_space_so_its_first_number_tokenizes_like_its_source() -> None:
+    """Byte-level BPE splits digits by what precedes them; the values an agent copies follow a space."""
+    checked = 0
+    for rec in _records(150, 6163, ["ledger", "hr", "filesystem", "inventory"]):
+        for call in rec.solution.calls:
+            if "expression" not in call.arguments:
+                continue
+            expression = call.arguments["expression"]
+            assert expression.startswith(" ") and not expression.startswith("  "), expression
+            first = re.match(r" ([0-9][0-9,.]*)", expression)
+            if first:
+                assert f" {first.group(1)}" in rec.task.instruction + " ".join(c.thought for c in rec.solution.calls)
+            checked += 1
+    assert checked >= 20
+
+
+def test_filesystem_owner_and_log_level_are_restated_from_the_instruction() -> None:
+    owners = levels = 0
+    for rec in _records(150, 6164, ["filesystem"]):
+        for call in rec.solution.calls:
+            owner = call.arguments.get("owner")
+            if owner and call.thought.startswith("Files owned by"):
+                assert f"owned by the user '{owner}'" in call.thought and f"owned by the user '{owner}'" in \
+                    rec.task.instruction
+                owners += 1
+            if call.thought.startswith("The log level of"):
+                phrase = call.thought.split(":", 1)[0].removeprefix("The ")
+                assert phrase in rec.task.instruction, (phrase, rec.task.instruction)
+                level = phrase.rsplit(" ", 1)[1]
+                assert f"log_level = {level}" in str(call.arguments)
+                levels += 1
+    assert owners >= 2 and levels >= 2
