@@ -99,7 +99,7 @@ def test_a_reference_sum_lists_each_value_under_its_record_before_the_expression
 def test_clock_arithmetic_is_spelled_out_in_half_hour_steps(start: str, shift: int, steps: list[str], new: str) -> None:
     thought = later(start, shift)
     assert thought == (f"{shift} minutes is {len(steps)} half-hour step{'s' if len(steps) > 1 else ''}: "
-                       f"{', '.join(steps)}; the new start is {new}.")
+                       f"{' -> '.join([start, *steps])}; the new start is {new}.")
     with pytest.raises(ValueError, match="half-hours"):
         later(start, 45)
 

@@ -78,15 +78,19 @@ def schedule_earliest(g: GoalBuilder) -> None:
 
 
 def later(start: str, shift: int) -> str:
-    """Clock arithmetic spelled out in half-hour steps ("14:00; 60 minutes is 2 half-hour steps: 14:30, 15:00; the
-    new start is 15:00"). The small model, asked for the sum in one go, wrote 16:00 for 15:00 + 30 minutes; each
-    step here is one successor (:00 -> :30 in the same hour, :30 -> :00 of the next), which it can learn."""
+    """Clock arithmetic spelled out in half-hour steps ("60 minutes is 2 half-hour steps: 14:00 -> 14:30 -> 15:00;
+    the new start is 15:00"). The small model, asked for the sum in one go, wrote 16:00 for 15:00 + 30 minutes; each
+    step here is one successor (:00 -> :30 in the same hour, :30 -> :00 of the next), which it can learn.
+
+    The chain opens on the start time, so every step's predecessor is the time just before its arrow. Listed
+    without it ("steps: 14:30, 15:00"), the first step had to find the start a dozen tokens back, and the model
+    walked from 15:00 whatever the start (3 of 28 moves passed)."""
     if shift % 30:
         raise ValueError(f"a shift of {shift} minutes is not whole half-hours")
     n = shift // 30
     steps = [hm(minutes(start) + 30 * i) for i in range(1, n + 1)]
     unit = "half-hour step" if n == 1 else "half-hour steps"
-    return f"{shift} minutes is {n} {unit}: {', '.join(steps)}; the new start is {steps[-1]}."
+    return f"{shift} minutes is {n} {unit}: {' -> '.join([start, *steps])}; the new start is {steps[-1]}."
 
 
 def push_back(g: GoalBuilder) -> None:
