@@ -141,9 +141,9 @@ class GoalBuilder:
         its head. Returns the result.
 
         The expression opens with a space. Byte-level BPE splits a number by what precedes it (` 782336` is
-        ` 782|336`, `"782336` is `78|2336`), and every value the agent copies from (results, thoughts) follows a
-        space. Opening on the quote, the first number was the one the model wrote wrong (`7823 + ...` for 782336);
-        the calculator strips the space."""
+        ` 7|8|23|36`, right after the DSML parameter tag's `>` it is `78|23|36`), and every value the agent copies
+        from (results, thoughts) follows a space. Opening on the tag, the first number was the one the model wrote
+        wrong (`7823 + ...` for 782336); the calculator strips the space."""
         return self.do("calculate", thought, expression=" " + expression.lstrip())["result"]
 
     def add_up(self, values: Sequence[float], thought: str, labels: Sequence[str]) -> Any:
