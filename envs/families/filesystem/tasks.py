@@ -52,8 +52,9 @@ def set_level(g: GoalBuilder) -> None:
         g.do("replace_in_file", f"The log level of the {svc} service to {level}: replacing '{old}' with '{new}'.",
              path=path, old=old, new=new)
     else:
-        # The thought restates "service to LEVEL" in the instruction's words: the new level is then a copy that
-        # continues a matching phrase. With "only the log level changed" the model wrote the old level back.
+        # The thought restates "service to LEVEL" in the instruction's words, so the new level is a copy that
+        # continues a matching phrase. It was not enough: trained on it, the model still wrote the old line back (0 of
+        # 9 rewrites on seed 7,770,027), copying the file it had just read, line after line (README, What still fails).
         g.do("write_file", f"The log level of the {svc} service to {level}: writing the file back with "
              f"log_level = {level} and nothing else changed.", path=path, content=text.replace(old, new))
     g.expect(w.c("files"), path, w.f("content"), text.replace(old, new))
