@@ -130,16 +130,16 @@ def local_pipeline(
     from envs.eval import evaluate, needs_python
     from envs.eval_cli import eval_progress
     from envs.families import families
-    from envs.generator import generate
+    from envs.generator import generate_records
     from envs.report import print_summary, write_html
     from envs.runtime import Episode
-    from envs.spec import TaskRecord, write_jsonl
+    from envs.spec import write_jsonl
     from model_backend.local.train import agent_factory, shipped_backend
 
     names = sorted(families())
     console.rule("agentkit demo: the local DSA model, offline")
     with console.status(f"generating {per_family * len(names)} held-out tasks (seed {seed}, difficulty 1-2)"):
-        tasks = [TaskRecord.from_json(s.line) for s in generate(per_family * len(names), seed=seed, difficulties=(1, 2)) if s.line]
+        tasks = generate_records(per_family * len(names), seed=seed, difficulties=(1, 2))
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     write_jsonl(DEMO_DIR / "tasks.jsonl", tasks)
     console.print(f"[bold]tasks:[/] {len(tasks)} across {len(names)} families -> {DEMO_DIR / 'tasks.jsonl'}")

@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from envs.eval import AttemptRecord, EvalSummary, ResultsFile, evaluate, summarize
-from envs.generator import generate
+from envs.generator import generate, generate_records
 from envs.spec import TaskRecord
 from model_backend.local.backend import SHIPPED_CHECKPOINT, manifest_lineage
 from model_backend.local.diagnose import diagnose_turns
@@ -53,7 +53,7 @@ def held_out(per_family: int, difficulties: tuple[int, ...], seed: int) -> list[
     from envs.families import families
 
     n = per_family * len(families())
-    return [TaskRecord.from_json(s.line) for s in generate(n, seed, None, difficulties, workers=1) if s.line]
+    return generate_records(n, seed, None, difficulties, workers=1)
 
 
 def first_per_family(tasks: list[TaskRecord], n: int) -> list[TaskRecord]:

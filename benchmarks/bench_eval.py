@@ -26,13 +26,13 @@ from rich.console import Console
 from rich.table import Table
 
 from envs.eval import default_agent_factory, evaluate, needs_python
-from envs.generator import generate
+from envs.generator import generate_records
 from envs.spec import TaskRecord, write_jsonl
 from model_backend.remote import RemoteBackend
 
 
 def make_tasks(n: int) -> list[TaskRecord]:
-    records = [TaskRecord.from_json(s.line) for s in generate(n + n // 4 + 20, seed=1000) if s.line]
+    records = generate_records(n + n // 4 + 20, seed=1000)
     return [r for r in records if not needs_python(r)][:n]
 
 

@@ -317,6 +317,17 @@ def generate(
         yield from _dedup(map(_slot_job, jobs), seen, seed, names, diffs)
 
 
+def generate_records(
+    n: int,
+    seed: int = 0,
+    fams: Sequence[str] | None = None,
+    difficulties: Sequence[int] = (1, 2, 3, 4, 5),
+    workers: int = 1,
+) -> list[TaskRecord]:
+    """The kept tasks of `generate` as records: what the demo, the benchmarks and most tests want, in one place."""
+    return [TaskRecord.from_json(s.line) for s in generate(n, seed, fams, difficulties, workers) if s.line]
+
+
 def _dedup(slots: Any, seen: set[str], seed: int, names: tuple[str, ...], diffs: tuple[int, ...]) -> Iterator[Slot]:
     for slot in slots:
         while slot.content_hash is not None and slot.content_hash in seen:

@@ -7,15 +7,14 @@ and render its training transcript. Needs no model and no Docker.
 import asyncio
 import json
 
-from envs.generator import generate
+from envs.generator import generate_records
 from envs.runtime import PYTHON_IMPL, Episode, ReferencePython
-from envs.spec import TaskRecord
 from envs.trajectories import render
 
 
 async def main() -> None:
     # 1. Ten tasks, one per family, difficulty 3; every one already proven solvable and non-trivial.
-    records = [TaskRecord.from_json(s.line) for s in generate(10, seed=42, difficulties=[3]) if s.line]
+    records = generate_records(10, seed=42, difficulties=[3])
     rec = next(r for r in records if r.task.family == "ledger")
     print(f"[{rec.task.task_id}] {rec.task.instruction}\n")
 

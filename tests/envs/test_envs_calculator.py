@@ -11,9 +11,9 @@ import pytest
 from envs.errors import ToolCallError
 from envs.families._kit import evaluate_arithmetic
 from envs.families.calendar.tasks import later
-from envs.generator import capabilities, generate
+from envs.generator import capabilities, generate_records
 from envs.runtime import execute
-from envs.spec import Call, TaskRecord
+from envs.spec import Call
 
 
 @pytest.mark.parametrize(
@@ -45,8 +45,7 @@ def test_anything_but_arithmetic_is_refused_with_a_reason(expression: str) -> No
 
 
 def test_references_compute_with_the_calculator_and_a_wrong_sum_fails() -> None:
-    records = [TaskRecord.from_json(s.line) for s in generate(60, 31337, ["travel", "hr", "filesystem"], (1, 2))
-               if s.line]  # fmt: skip
+    records = generate_records(60, 31337, ["travel", "hr", "filesystem"], (1, 2))  # fmt: skip
     using = [r for r in records if any(c.tool.startswith("calculat") for c in r.solution.calls)]
     assert len(using) >= 5
     for rec in using:
@@ -70,8 +69,8 @@ def test_a_reference_sum_lists_each_value_under_its_record_before_the_expression
     """The thought before a long sum names each record and its value in result order, and the expression adds
     exactly those values: a label that is not in the results, a repeated record or a value that differs from its
     record's would teach the model the very skipping and repeating that the list is there to prevent."""
-    records = [TaskRecord.from_json(s.line) for s in generate(80, 4242, ["hr", "filesystem", "ledger", "inventory",
-                                                                         "travel"], (1, 2)) if s.line]
+    records = generate_records(80, 4242, ["hr", "filesystem", "ledger", "inventory",
+                                                                         "travel"], (1, 2))
     checked = 0
     for rec in records:
         search, python = capabilities(rec.environment)
@@ -105,7 +104,7 @@ def test_clock_arithmetic_is_spelled_out_in_half_hour_steps(start: str, shift: i
 
 
 def test_a_push_back_reference_moves_the_meeting_to_the_last_step() -> None:
-    records = [TaskRecord.from_json(s.line) for s in generate(40, 777, ["calendar"], (1, 2)) if s.line]
+    records = generate_records(40, 777, ["calendar"], (1, 2))
     moves = [c for r in records for c in r.solution.calls if "half-hour step" in c.thought]
     assert moves
     for call in moves:
@@ -116,7 +115,7 @@ def test_a_push_back_reference_moves_the_meeting_to_the_last_step() -> None:
 def test_a_log_archive_limit_in_kib_is_converted_by_the_calculator() -> None:
     """The reference multiplies with the tool and lists with the tool's result: no product is written in a thought
     (the small model cannot multiply in its head), and the listing's byte limit is the calculator's result."""
-    records = [TaskRecord.from_json(s.line) for s in generate(120, 9191, ["filesystem"], (1, 2)) if s.line]
+    records = generate_records(120, 9191, ["filesystem"], (1, 2))
     checked = 0
     for rec in records:
         calls = rec.solution.calls

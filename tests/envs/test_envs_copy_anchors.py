@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 
 from envs.families._kit import MONTH_NAMES
-from envs.generator import generate
+from envs.generator import generate_records
 from envs.spec import TaskRecord
 
 
 def _records(n: int, seed: int, families: list[str]) -> list[TaskRecord]:
-    return [TaskRecord.from_json(s.line) for s in generate(n, seed, families, (1, 2)) if s.line]
+    return generate_records(n, seed, families, (1, 2))
 
 
 def test_a_spending_thought_restates_the_instructions_phrase_up_to_the_month_it_lists() -> None:

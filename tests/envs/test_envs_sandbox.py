@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from envs.generator import generate
+from envs.generator import generate_records
 from envs.runtime import PYTHON_IMPL, Episode, SandboxPython
-from envs.spec import TaskRecord
 
 SETUP = "bash scripts/ensure-docker.sh && agentkit sandbox build"
 
@@ -21,8 +20,7 @@ async def test_dataset_references_pass_in_the_real_sandbox() -> None:
         image.require_image()
     except SandboxUnavailable as exc:
         pytest.fail(f"the Docker sandbox is not set up ({exc}). Run: {SETUP}", pytrace=False)
-    recs = [TaskRecord.from_json(s.line) for s in generate(4, seed=11, fams=["dataset"], difficulties=[1, 3])
-            if s.line]
+    recs = generate_records(4, seed=11, fams=["dataset"], difficulties=[1, 3])
     assert len(recs) == 4
     for rec in recs:
         async with Sandbox(SandboxLimits(timeout=20)) as sb:

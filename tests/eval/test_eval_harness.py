@@ -27,7 +27,7 @@ from envs.eval import (
     pass_hat_k,
     summarize,
 )
-from envs.generator import generate
+from envs.generator import generate_records
 from envs.oracle import flaky_script, lazy_script, oracle_script
 from envs.report import write_html
 from envs.spec import TaskRecord, write_jsonl
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_tasks(n: int, seed: int, *, python: bool = False) -> list[TaskRecord]:
-    recs = [TaskRecord.from_json(s.line) for s in generate(n, seed=seed, difficulties=(1, 2, 3)) if s.line]
+    recs = generate_records(n, seed=seed, difficulties=(1, 2, 3))
     return [r for r in recs if needs_python(r) == python]
 
 

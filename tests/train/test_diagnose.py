@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envs.generator import generate
-from envs.spec import TaskRecord
+from envs.generator import generate_records
 from model_backend.local import chat_format as cf
 from model_backend.local.backend import SHIPPED_CHECKPOINT
 from model_backend.local.diagnose import MISS_KINDS, classify_miss, diagnose_turns
@@ -34,7 +33,7 @@ def test_diagnosis_of_real_reference_turns():
     """On real rendered trajectories: a perfect predictor misses nothing; one wrong token in the thinking of the
     first turn is a reasoning miss, and the call after that thinking still counts as reproduced."""
     tokenizer = ChatTokenizer.load(SHIPPED_CHECKPOINT / TOKENIZER_FILE)
-    records = [TaskRecord.from_json(s.line) for s in generate(3, 11, ("filesystem",), (1,)) if s.line]
+    records = generate_records(3, 11, ("filesystem",), (1,))
     examples = encode_records(tokenizer, records)
     perfect = lambda seq: seq[1:] + [0]  # noqa: E731
     clean = diagnose_turns(perfect, examples, tokenizer)

@@ -14,8 +14,7 @@ import torch.nn.functional as F
 
 from agentkit.messages import AssistantMessage
 from envs.eval import AttemptRecord, evaluate
-from envs.generator import generate
-from envs.spec import TaskRecord
+from envs.generator import generate_records
 from model_backend.local.backend import SHIPPED_CHECKPOINT, LocalDSABackend, manifest_lineage
 from model_backend.local.cli import MAX_SHIPPED_BYTES, SHIPPED_FILES
 from model_backend.local.train import (
@@ -67,7 +66,7 @@ def test_shipped_model_predicts_held_out_trajectories():
     """Teacher-forced loss on the generated turns of new tasks' reference trajectories: an untrained model scores
     about ln(vocab) = 8.3 nats per token; sparse attention on the same weights must stay close to dense."""
     backend = LocalDSABackend()
-    tasks = [TaskRecord.from_json(s.line) for s in generate(5, HELD_OUT_SEED + 1, None, (1, 2, 3)) if s.line]
+    tasks = generate_records(5, HELD_OUT_SEED + 1, None, (1, 2, 3))
     losses = {}
     for mode in ("dense", "sparse"):
         total = count = 0.0
@@ -99,7 +98,7 @@ async def test_shipped_model_drives_the_agent_loop_on_held_out_tasks():
     on what the model must get right by itself: first calls whose arguments equal the reference solution's too
     (ids, names and paths copied from the instruction), and whole tasks solved. Broken or untrained weights get
     none of either."""
-    tasks = [TaskRecord.from_json(s.line) for s in generate(10, HELD_OUT_SEED, None, (1,)) if s.line]
+    tasks = generate_records(10, HELD_OUT_SEED, None, (1,))
     assert len({t.task.family for t in tasks}) == 10
     backend = shipped_backend()
     records: list[AttemptRecord] = []
