@@ -73,3 +73,48 @@ def test_filesystem_owner_and_log_level_are_restated_from_the_instruction() -> N
                 assert f"log_level = {level}" in str(call.arguments)
                 levels += 1
     assert owners >= 2 and levels >= 2
+
+
+def test_a_dataset_month_thought_restates_the_instructions_phrase_up_to_the_month_its_code_filters() -> None:
+    checked = 0
+    for rec in _records(120, 6165, ["dataset"]):
+        for call in rec.solution.calls:
+            month = re.search(r"startswith\('(\d{4}-\d{2})'\)", call.arguments.get("code", ""))
+            if month is None:
+                continue
+            phrase = call.thought.split(": ", 1)[0].removeprefix("The ")
+            assert phrase in rec.task.instruction, (phrase, rec.task.instruction)
+            assert phrase.endswith(MONTH_NAMES[month.group(1)]), (phrase, month.group(1))
+            checked += 1
+    assert checked >= 10
+
+
+def test_a_dataset_script_prints_a_label_before_its_value_and_the_answer_copies_the_value_as_printed() -> None:
+    """A value printed bare opens its line (no space before it); the answer's copy follows a space."""
+    answers = 0
+    for rec in _records(120, 6166, ["dataset"]):
+        scripts = [c.arguments["code"] for c in rec.solution.calls if "code" in c.arguments]
+        assert scripts, rec.task.task_id
+        last = scripts[-1].rstrip("\n").rsplit("\n", 1)[-1]
+        assert re.fullmatch(r"print\('[a-z ]+:', .+\)", last), last
+        if rec.solution.answer and "average" in rec.task.instruction:
+            printed = next(h for h in rec.meta["hidden"] if re.fullmatch(r"[0-9.]+", h))
+            assert f" {printed}." in rec.solution.answer, (printed, rec.solution.answer)
+            answers += 1
+    assert answers >= 5
+
+
+def test_a_single_posting_goes_through_the_calculator_so_the_answer_copies_a_number_after_a_space() -> None:
+    """A posting's amount reads "-59.45" in the listing; the answer writes " 59.45", another token sequence."""
+    singles = 0
+    for rec in _records(150, 6167, ["ledger"]):
+        for call in rec.solution.calls:
+            expression = call.arguments.get("expression", "")
+            if call.thought.startswith("One posting"):
+                value = expression.strip()
+                assert re.fullmatch(r"[0-9]+(\.[0-9]+)?", value), expression
+                assert call.thought.endswith(f" {value}."), call.thought
+                if rec.solution.answer:
+                    assert f" {value} " in rec.solution.answer, rec.solution.answer
+                singles += 1
+    assert singles >= 5

@@ -23,11 +23,20 @@ def _inspect(g: GoalBuilder) -> None:
         g.do("file_info", "First I check the file's columns and size.", path=g.w.data["file"])
 
 
-def _compute(g: GoalBuilder, body: str, direct: Callable[[list[list]], float | str], thought: str) -> str:
-    """Run the reference code through the python tool; its printed result must equal the direct computation."""
+def _compute(g: GoalBuilder, body: str, label: str, value: str, direct: Callable[[list[list]], float | str],
+             thought: str) -> str:
+    """Run the reference code through the python tool; its printed result must equal the direct computation.
+
+    The code prints `label: value`, so the value follows a space in the tool result as it does in the answer. Printed
+    bare, the number opened the line, a different BPE token sequence from the answer's " 5070.28", and the model glued
+    it to the word before ("is5070.28") or dropped its first digits ("is 5.8" for 4095.8)."""
     data = g.w.data
     _inspect(g)
-    out = g.do("python", thought, code=LOAD.format(file=data["file"]) + body).strip()
+    code = LOAD.format(file=data["file"]) + body + f"print({label + ':'!r}, {value})\n"
+    printed = g.do("python", thought, code=code).strip()
+    if not printed.startswith(f"{label}: "):
+        raise GenerationError(f"reference code printed {printed!r}, without its label {label!r}")
+    out = printed.removeprefix(f"{label}: ")
     want = direct(data["rows"])
     got: float | str = out
     if isinstance(want, float | int):
@@ -57,10 +66,13 @@ def top_region(g: GoalBuilder) -> None:
     if len(ranked) < 2 or ranked[0][1] - ranked[1][1] < 0.01:
         raise GenerationError("tie")
     body = (f"tot = {{}}\nfor r in rows:\n    if r['date'].startswith({month!r}):\n"
-            "        tot[r['region']] = tot.get(r['region'], 0) + int(r['units']) * float(r['unit_price'])\n"
-            "print(max(tot, key=tot.get))\n")
-    best = _compute(g, body, lambda rows: ranked[0][0],
-                    f"{data['month_names'][month]} is {month}. Summing revenue per region for {month}.")
+            "        tot[r['region']] = tot.get(r['region'], 0) + int(r['units']) * float(r['unit_price'])\n")
+    named = data["month_names"][month]
+    # The thought restates the instruction's phrase up to the month, as the ledger's spending tasks do: opening on a
+    # bare month name, the model wrote "January 2025 is 2025-01" for February (the most common dataset failure).
+    best = _compute(g, body, "top region", "max(tot, key=tot.get)", lambda rows: ranked[0][0],
+                    f"The highest revenue (units x unit_price) in {named}: {named} is {month}. "
+                    f"Summing revenue per region for {month}.")
     g.hide(f"{ranked[0][1]:.2f}")
     g.say(f"In {data['file']}, which region had the highest revenue (units x unit_price) in "
           f"{data['month_names'][month]}?")
@@ -74,14 +86,14 @@ def mean_order(g: GoalBuilder) -> None:
     vals = [_revenue(r) for r in data["rows"] if r[3] == cat]
     if not vals:
         raise GenerationError("empty")
-    body = (f"v = [int(r['units']) * float(r['unit_price']) for r in rows if r['category'] == {cat!r}]\n"
-            "print(round(sum(v) / len(v), 2))\n")
-    out = _compute(g, body, lambda rows: round(sum(vals) / len(vals), 2), f"Averaging revenue of {cat} orders.")
-    value = float(out)
+    body = f"v = [int(r['units']) * float(r['unit_price']) for r in rows if r['category'] == {cat!r}]\n"
+    out = _compute(g, body, "mean", "round(sum(v) / len(v), 2)", lambda rows: round(sum(vals) / len(vals), 2),
+                   f"Averaging revenue of {cat} orders.")
     g.hide(out)
     g.say(f"What is the average revenue per order (units x unit_price) for the {cat} category in {data['file']}? "
           "Round to 2 decimals.")
-    g.answer_number(value, f"The average {cat} order revenue is {value:.2f}.", "The script prints the mean.")
+    # The answer writes the number as the script printed it ("4095.8", not "4095.80"), so it is a copy.
+    g.answer_number(float(out), f"The average {cat} order revenue is {out}.", "The script prints the mean.")
 
 
 def record_units(g: GoalBuilder) -> None:
@@ -90,13 +102,14 @@ def record_units(g: GoalBuilder) -> None:
     name = g.pick_record(M, what="metric")[1][f("name")]
     _, region, yyyy, mm = name.split("_")
     month = f"{yyyy}-{mm}"
-    body = (f"print(sum(int(r['units']) for r in rows if r['region'] == {region!r} "
-            f"and r['date'].startswith({month!r})))\n")
+    expr = f"sum(int(r['units']) for r in rows if r['region'] == {region!r} and r['date'].startswith({month!r}))"
     direct = sum(r[4] for r in w.data["rows"] if r[2] == region and r[1].startswith(month))
     if direct == 0:
         raise GenerationError("zero")
-    value = int(_compute(g, body, lambda rows: direct,
-                         f"{w.data['month_names'][month]} is {month}. Counting units sold in {region} in {month}."))
+    named = w.data["month_names"][month]
+    value = int(_compute(g, "", "units", expr, lambda rows: direct,
+                         f"The total units sold in the {region} region during {named}: {named} is {month}. "
+                         f"Counting units sold in {region} in {month}."))
     hit = only(g.find_all("list_metrics", f"Finding the metric {name}.", name=name), "metric")
     mid = hit[id_key(w, "list_metrics")]
     g.do("set_metric", f"Recording {value} on {mid}.", id=mid, value=value)
@@ -111,13 +124,12 @@ def big_orders(g: GoalBuilder) -> None:
     region = pick(g.rng, REGIONS)
     threshold = pick(g.rng, (1000, 2500, 5000))
     n = sum(1 for r in data["rows"] if r[2] == region and _revenue(r) > threshold)
-    body = (f"print(sum(1 for r in rows if r['region'] == {region!r} "
-            f"and int(r['units']) * float(r['unit_price']) > {threshold}))\n")
-    out = int(_compute(g, body, lambda rows: n, f"Counting {region} orders above {threshold}."))
+    expr = f"sum(1 for r in rows if r['region'] == {region!r} and int(r['units']) * float(r['unit_price']) > {threshold})"
+    out = int(_compute(g, "", "orders", expr, lambda rows: n, f"Counting {region} orders above {threshold}."))
     g.hide(out)
     g.say(f"How many orders in {data['file']} from the {region} region have a revenue (units x unit_price) above "
           f"{threshold}?")
-    g.answer_number(out, f"{out} orders.", tolerance=0)
+    g.answer_number(out, f"There are {out} such orders.", tolerance=0)
 
 
 ATOMS = [top_region, mean_order, record_units, big_orders]

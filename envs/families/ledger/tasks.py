@@ -84,6 +84,12 @@ def _sum_spent(g: GoalBuilder, rid: str, category: str, month: str, thought: str
     if not spent or sum(spent) <= 0 or min(spent) <= 0:
         raise GenerationError("nothing spent")
     ids = [t[id_key(g.w, "list_transactions")] for t in items]
+    if len(spent) == 1:
+        # One posting is its own sum, but its amount reads "-252.84": BPE splits that as "-|252|.84", and the answer's
+        # " 252.84" is a different token sequence, so the model glued the copy to the word before ("spent252.84", the
+        # most common ledger failure on seed 7,770,027). The calculator's result prints it after a space.
+        return round(g.calc(money(spent[0]), f"One posting, so its amount without the sign is the total: {ids[0]} "
+                            f"{money(spent[0])}."), 2)
     return round(g.add_up(spent, "Adding up the postings.", ids), 2)
 
 
