@@ -15,6 +15,13 @@ def _records(n: int, seed: int, families: list[str]) -> list[TaskRecord]:
     return generate_records(n, seed, families, (1, 2))
 
 
+def _assert_restates_the_phrase_up_to(month_name: str, thought: str, instruction: str) -> None:
+    """The thought opens "The <phrase>: ...", where the phrase is the instruction's own words ending on the month."""
+    phrase = thought.split(": ", 1)[0].removeprefix("The ")
+    assert phrase in instruction, (phrase, instruction)
+    assert phrase.endswith(month_name), (phrase, month_name)
+
+
 def test_a_spending_thought_restates_the_instructions_phrase_up_to_the_month_it_lists() -> None:
     checked = 0
     for rec in _records(120, 6161, ["ledger"]):
@@ -22,9 +29,7 @@ def test_a_spending_thought_restates_the_instructions_phrase_up_to_the_month_it_
             month = next((v for k, v in call.arguments.items() if k in ("month", "period")), None)
             if month is None or ": " not in call.thought:
                 continue
-            phrase = call.thought.split(": ", 1)[0].removeprefix("The ")
-            assert phrase in rec.task.instruction, (phrase, rec.task.instruction)
-            assert phrase.endswith(MONTH_NAMES[month]), (phrase, month)
+            _assert_restates_the_phrase_up_to(MONTH_NAMES[month], call.thought, rec.task.instruction)
             checked += 1
     assert checked >= 10
 
@@ -82,9 +87,7 @@ def test_a_dataset_month_thought_restates_the_instructions_phrase_up_to_the_mont
             month = re.search(r"startswith\('(\d{4}-\d{2})'\)", call.arguments.get("code", ""))
             if month is None:
                 continue
-            phrase = call.thought.split(": ", 1)[0].removeprefix("The ")
-            assert phrase in rec.task.instruction, (phrase, rec.task.instruction)
-            assert phrase.endswith(MONTH_NAMES[month.group(1)]), (phrase, month.group(1))
+            _assert_restates_the_phrase_up_to(MONTH_NAMES[month.group(1)], call.thought, rec.task.instruction)
             checked += 1
     assert checked >= 10
 
