@@ -146,22 +146,21 @@ class GoalBuilder:
         wrong (`7823 + ...` for 782336); the calculator strips the space."""
         return self.do("calculate", thought, expression=" " + expression.lstrip())["result"]
 
-    def add_up(self, values: Sequence[float], thought: str, labels: Sequence[str]) -> Any:
-        """The sum of values read from results, through the calculator (one value is its own sum: no call). The
+    def add_up(self, values: Sequence[float], what: str, labels: Sequence[str]) -> Any:
+        """The sum of a listing's values through the calculator (one value is its own sum: no call). The
         expression writes each value the way the results do (`money`), so every digit is a copy.
 
-        The thought first lists "label value" pairs (each value's record id or name) in result order. The small
-        model, asked to write a long sum straight from a JSON listing, skipped or repeated items (`676864 + 889856 +
-        889856` for three different files); a unique label before each value gives every copy an anchor. Measured
-        on 1,000 held-out tasks, the list did not fix sums (README, Quality): the model writes it and then stops
-        early or strays from it, but it does show where a sum went wrong."""
+        The thought reads "Adding up the 3 salaries: #1 HR-2091 158000, #2 ...": how many values, copied from the
+        listing's `total`, then each value numbered, with its record id or name, in result order. The labels
+        alone gave every copy an anchor, but the model did not know where the list ends: on 1,000 held-out tasks
+        (seed 7,770,031) the commonest failed sum repeated the last item (`HR-2100 82000, HR-2100 82000` for two
+        records), so the list stops where its number reaches the stated count."""
         if len(values) == 1:
             return values[0]
         if len(labels) != len(values):
             raise ValueError(f"add_up got {len(labels)} labels for {len(values)} values")
-        listed = ", ".join(f"{label} {money(v)}" for label, v in zip(labels, values, strict=True))
-        thought = f"{thought.rstrip('.')}: {listed}."
-        return self.calc(" + ".join(money(v) for v in values), thought)
+        listed = ", ".join(f"#{n} {label} {money(v)}" for n, (label, v) in enumerate(zip(labels, values, strict=True), 1))
+        return self.calc(" + ".join(money(v) for v in values), f"Adding up the {len(values)} {what}: {listed}.")
 
     def find_all(self, op: str, thought: str, **filters: Any) -> list[dict[str, Any]]:
         """Call a paginated search until the last page; returns every item (what an agent must also do)."""
@@ -203,13 +202,10 @@ class GoalBuilder:
             raise GenerationError("tie")
         return items[0]
 
-    def count_all(self, op: str, thought: str, **filters: Any) -> tuple[int, bool]:
-        """How many records a search matches: its `total` when the result carries one (one call, nothing to
-        count), else every page counted. Returns (count, read from the total)."""
-        if self.w.ops[op].config.get("paging") != "cursor":
-            value = self.do(op, thought, **filters)
-            return int(value["total"]), True
-        return len(self.find_all(op, thought, **filters)), False
+    def count_all(self, op: str, thought: str, **filters: Any) -> int:
+        """How many records a search matches: its `total` (one call, nothing to count; every paging style
+        carries one)."""
+        return int(self.do(op, thought, **filters)["total"])
 
     def claim(self, coll: str, *ids: str) -> None:
         for rid in ids:

@@ -265,7 +265,9 @@ def op_find(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 def paginate(cfg: dict[str, Any], hits: list[Any], args: dict[str, Any]) -> dict[str, Any]:
-    """One page of `hits` in the tool's paging style (page | offset | cursor | None = everything)."""
+    """One page of `hits` in the tool's paging style (page | offset | cursor | None = everything). Every style
+    carries the `total` of matches, as most real list APIs do: a sum's reference states how many values it adds
+    by copying it (`GoalBuilder.add_up`), and a count reads it rather than paging through."""
     size, style, key = cfg["page_size"], cfg["paging"], cfg["items_key"]
     if style == "page":
         pages = max(1, -(-len(hits) // size))
@@ -280,7 +282,7 @@ def paginate(cfg: dict[str, Any], hits: list[Any], args: dict[str, Any]) -> dict
     if style == "cursor":
         start = decode_cursor(args["cursor"]) if "cursor" in args else 0
         nxt = encode_cursor(start + size) if start + size < len(hits) else None
-        return {key: hits[start: start + size], "next_cursor": nxt}
+        return {key: hits[start: start + size], "total": len(hits), "next_cursor": nxt}
     return {key: hits, "total": len(hits)}
 
 

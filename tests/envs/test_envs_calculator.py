@@ -78,7 +78,14 @@ def test_a_reference_sum_lists_each_value_under_its_record_before_the_expression
         for i, call in enumerate(rec.solution.calls):
             if not call.thought.startswith("Adding up") or ": " not in call.thought:
                 continue
-            pairs = [p.rsplit(" ", 1) for p in call.thought.split(": ", 1)[1].rstrip(".").split(", ")]
+            head, listed = call.thought.split(": ", 1)
+            items = [p.split(" ", 1) for p in listed.rstrip(".").split(", ")]
+            # How many values, stated first, is the listing's total (a copy), and #1..#N count up to it: the model
+            # repeated the last item when nothing said where the list ends.
+            count = int(head.removeprefix("Adding up the ").split(" ", 1)[0])
+            assert count == trace.results[i - 1].value["total"], call.thought
+            assert [n for n, _ in items] == [f"#{k}" for k in range(1, count + 1)], call.thought
+            pairs = [rest.rsplit(" ", 1) for _, rest in items]
             labels, values = [p[0] for p in pairs], [p[1] for p in pairs]
             assert len(set(labels)) == len(labels) >= 2, call.thought
             assert call.arguments["expression"] == " " + " + ".join(values)

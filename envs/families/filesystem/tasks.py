@@ -118,7 +118,7 @@ def clean_tmp(g: GoalBuilder) -> None:
 def log_volume(g: GoalBuilder) -> None:
     svc = pick(g.rng, g.w.data["services"])
     logs = _logs(g, svc, f"I list the .log files in /var/log/{svc} and add up their sizes.")
-    total = g.add_up([e["size"] for e in logs], "Adding up the .log sizes.", [e["name"] for e in logs])
+    total = g.add_up([e["size"] for e in logs], ".log sizes", [e["name"] for e in logs])
     g.hide(total)
     g.say(f"How many bytes do the .log files directly in /var/log/{svc} take up altogether?")
     g.answer_number(total, f"The {svc} logs take {total} bytes.", f"Sum of sizes: {total}.", 0)

@@ -80,7 +80,7 @@ def payroll(g: GoalBuilder) -> None:
     dept = pick(g.rng, w.data["depts"])
     items = g.find_all("find_employees", f"I list the active {dept} staff and add up salaries.", dept=dept,
                        status="active")
-    total = g.add_up([it[f("salary")] for it in items], "Adding up the salaries.",
+    total = g.add_up([it[f("salary")] for it in items], "salaries",
                      [it[id_key(w, "find_employees")] for it in items])
     g.hide(total)
     g.say(f"What is the combined annual salary of all active employees in {dept}?")

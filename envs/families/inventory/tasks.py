@@ -113,7 +113,7 @@ def shipped_value(g: GoalBuilder) -> None:
     customer = pick(g.rng, sorted(counts))
     items = g.find_all("list_orders", f"I list {customer}'s shipped orders and add their totals.",
                        customer=customer, status="shipped")
-    total = g.add_up([it[f("total")] for it in items], "Adding up the order totals.",
+    total = g.add_up([it[f("total")] for it in items], "order totals",
                      [it[id_key(w, "list_orders")] for it in items])
     g.hide(total)
     g.say(f"What is the combined value of all shipped orders of {customer}?")

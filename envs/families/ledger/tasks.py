@@ -90,7 +90,7 @@ def _sum_spent(g: GoalBuilder, rid: str, category: str, month: str, thought: str
         # most common ledger failure on seed 7,770,027). The calculator's result prints it after a space.
         return round(g.calc(money(spent[0]), f"One posting, so its amount without the sign is the total: {ids[0]} "
                             f"{money(spent[0])}."), 2)
-    return round(g.add_up(spent, "Adding up the postings.", ids), 2)
+    return round(g.add_up(spent, "postings", ids), 2)
 
 
 def total_spent(g: GoalBuilder) -> None:

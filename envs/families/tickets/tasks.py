@@ -98,14 +98,13 @@ def open_count(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     aid0, agent = pick(g.rng, list(w.ws.records(w.c("agents"))))
     aid = _agent_id(g, agent[f("name")], f"I look up {agent[f('name')]}'s agent id.")
-    n, from_total = g.count_all("list_tickets", f"I count open tickets assigned to {aid}.", assignee=aid,
-                                status="open")
+    n = g.count_all("list_tickets", f"I count open tickets assigned to {aid}.", assignee=aid,
+                    status="open")
     if n == 0:
         raise GenerationError("zero is too easy to guess")
     g.hide(aid)
     g.say(f"How many open tickets are currently assigned to {agent[f('name')]}?")
-    g.answer_number(n, f"{agent[f('name')]} has {n} open ticket(s).", f"The result's total is {n}." if from_total
-                    else "", tolerance=0)
+    g.answer_number(n, f"{agent[f('name')]} has {n} open ticket(s).", f"The result's total is {n}.", tolerance=0)
 
 
 ATOMS = [assign_oldest_urgent, least_loaded, bulk_status, open_count]

@@ -108,7 +108,7 @@ def trip_spend(g: GoalBuilder) -> None:
     mine = _confirmed(g, traveler, f"I list {traveler}'s confirmed bookings and add up the prices.")
     if not mine:
         raise GenerationError("no bookings")
-    total = g.add_up([b[f("price")] for b in mine], "Adding up the prices.",
+    total = g.add_up([b[f("price")] for b in mine], "prices",
                      [b[id_key(w, "list_bookings")] for b in mine])
     g.hide(total)
     g.say(f"How much do {traveler}'s confirmed bookings cost in total?")
