@@ -104,8 +104,9 @@ def test_a_reference_sum_lists_each_value_under_its_record_before_the_expression
 )
 def test_clock_arithmetic_is_spelled_out_in_half_hour_steps(start: str, shift: int, steps: list[str], new: str) -> None:
     thought = later(start, shift)
-    assert thought == (f"{shift} minutes is {len(steps)} half-hour step{'s' if len(steps) > 1 else ''}: "
-                       f"{' -> '.join([start, *steps])}; the new start is {new}.")
+    walked = [f"{step} ({30 * i})" for i, step in enumerate(steps, 1)]
+    assert thought == f"{shift} minutes in half-hour steps: {' -> '.join([start, *walked])}; the new start is {new}."
+    assert walked[-1].endswith(f"({shift})")
     with pytest.raises(ValueError, match="half-hours"):
         later(start, 45)
 
