@@ -98,8 +98,7 @@ def open_count(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     aid0, agent = pick(g.rng, list(w.ws.records(w.c("agents"))))
     aid = _agent_id(g, agent[f("name")], f"I look up {agent[f('name')]}'s agent id.")
-    n = g.count_all("list_tickets", f"I count open tickets assigned to {aid}.", assignee=aid,
-                    status="open")
+    n = g.count_all("list_tickets", f"I count open tickets assigned to {aid}.", assignee=aid, status="open")
     if n == 0:
         raise GenerationError("zero is too easy to guess")
     g.hide(aid)
