@@ -209,6 +209,14 @@ class GoalBuilder:
         carries one)."""
         return int(self.do(op, thought, **filters)["total"])
 
+    def sum_all(self, op: str, field: str, thought: str, **filters: Any) -> Any:
+        """The sum of `field` over every record a search matches: one call with `sum_of`, whose result's `sum` the
+        answer copies (see `add_choosing_params` for why the tool adds up rather than the agent)."""
+        value = self.do(op, thought, **filters, sum_of=field)
+        if not value["total"]:
+            raise GenerationError("nothing to add up")
+        return value["sum"]
+
     def claim(self, coll: str, *ids: str) -> None:
         for rid in ids:
             if (coll, rid) in self.w.claimed:

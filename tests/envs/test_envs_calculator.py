@@ -10,7 +10,6 @@ import pytest
 
 from envs.errors import ToolCallError
 from envs.families._kit import evaluate_arithmetic
-from envs.families.calendar.tasks import later
 from envs.generator import capabilities, generate_records
 from envs.runtime import execute
 from envs.spec import Call
@@ -45,7 +44,7 @@ def test_anything_but_arithmetic_is_refused_with_a_reason(expression: str) -> No
 
 
 def test_references_compute_with_the_calculator_and_a_wrong_sum_fails() -> None:
-    records = generate_records(60, 31337, ["travel", "hr", "filesystem"], (1, 2))  # fmt: skip
+    records = generate_records(60, 31337, ["ledger", "hr", "filesystem"], (1, 2))  # fmt: skip
     using = [r for r in records if any(c.tool.startswith("calculat") for c in r.solution.calls)]
     assert len(using) >= 5
     for rec in using:
@@ -54,8 +53,8 @@ def test_references_compute_with_the_calculator_and_a_wrong_sum_fails() -> None:
         trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
         assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
     # a question answered with a sum: report one more than the calculator said, and the verifier says no
-    rec = next(r for r in using if r.solution.answer and "total" in r.solution.answer.lower()
-               or r.solution.answer and "bytes" in r.solution.answer)
+    rec = next(r for r in using if r.solution.answer and any(
+        c.thought.startswith(("Adding up", "One posting")) for c in r.solution.calls))
     calc = next(c for c in rec.solution.calls if c.tool.startswith("calculat"))
     result = evaluate_arithmetic(calc.arguments["expression"])
     wrong = rec.solution.answer.replace(str(result), str(result + 1))
@@ -69,8 +68,7 @@ def test_a_reference_sum_lists_each_value_under_its_record_before_the_expression
     """The thought before a long sum names each record and its value in result order, and the expression adds
     exactly those values: a label that is not in the results, a repeated record or a value that differs from its
     record's would teach the model the very skipping and repeating that the list is there to prevent."""
-    records = generate_records(80, 4242, ["hr", "filesystem", "ledger", "inventory",
-                                                                         "travel"], (1, 2))
+    records = generate_records(400, 4242, ["ledger"], (1, 2))
     checked = 0
     for rec in records:
         search, python = capabilities(rec.environment)
@@ -95,29 +93,6 @@ def test_a_reference_sum_lists_each_value_under_its_record_before_the_expression
                 assert value.lstrip("-") in seen or value.rstrip("0").rstrip(".") in seen, (value, call.thought)
             checked += 1
     assert checked >= 5
-
-
-@pytest.mark.parametrize(
-    ("start", "shift", "steps", "new"),
-    [("15:00", 30, ["15:30"], "15:30"), ("14:00", 90, ["14:30", "15:00", "15:30"], "15:30"),
-     ("09:30", 60, ["10:00", "10:30"], "10:30"), ("11:45", 60, ["12:15", "12:45"], "12:45")],
-)
-def test_clock_arithmetic_is_spelled_out_in_half_hour_steps(start: str, shift: int, steps: list[str], new: str) -> None:
-    thought = later(start, shift)
-    walked = [f"{step} ({30 * i})" for i, step in enumerate(steps, 1)]
-    assert thought == f"{shift} minutes in half-hour steps: {' -> '.join([start, *walked])}; the new start is {new}."
-    assert walked[-1].endswith(f"({shift})")
-    with pytest.raises(ValueError, match="half-hours"):
-        later(start, 45)
-
-
-def test_a_push_back_reference_moves_the_meeting_to_the_last_step() -> None:
-    records = generate_records(40, 777, ["calendar"], (1, 2))
-    moves = [c for r in records for c in r.solution.calls if "half-hour step" in c.thought]
-    assert moves
-    for call in moves:
-        last = call.thought.rsplit("the new start is ", 1)[1].rstrip(".")
-        assert last in json.dumps(call.arguments), (call.thought, call.arguments)
 
 
 def test_a_log_archive_limit_in_kib_is_converted_by_the_calculator() -> None:

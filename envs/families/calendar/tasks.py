@@ -77,25 +77,6 @@ def schedule_earliest(g: GoalBuilder) -> None:
           "half-hour start within office hours when both of them and the room are free.")
 
 
-def later(start: str, shift: int) -> str:
-    """Clock arithmetic spelled out in half-hour steps, each with the minutes walked so far ("60 minutes in
-    half-hour steps: 14:00 -> 14:30 (30) -> 15:00 (60); the new start is 15:00"). The small model, asked for the sum
-    in one go, wrote 16:00 for 15:00 + 30 minutes; each step here is one successor (:00 -> :30 in the same hour,
-    :30 -> :00 of the next), which it can learn.
-
-    The chain opens on the start time, so every step's predecessor is the time just before its arrow. Listed
-    without it ("steps: 14:30, 15:00"), the first step had to find the start a dozen tokens back, and the model
-    walked from 15:00 whatever the start (3 of 28 moves passed). The chain ends where the minutes walked equal the
-    shift written at its head: stated up front as a count ("60 minutes is 2 half-hour steps"), the count was wrong
-    in 7 of 14 moves on seed 7,770,031 (mostly 1, so the meeting moved by 30 minutes). Measured on seed 7,770,035,
-    the minutes made it worse (4 of 23 moves passed): "(30) ->" now sits between a time and its successor, so the
-    predecessor is no longer right before the arrow ("09:30 -> 15:00 (30)"); the next round should walk times alone."""
-    if shift % 30:
-        raise ValueError(f"a shift of {shift} minutes is not whole half-hours")
-    steps = [f"{hm(minutes(start) + 30 * i)} ({30 * i})" for i in range(1, shift // 30 + 1)]
-    return f"{shift} minutes in half-hour steps: {' -> '.join([start, *steps])}; the new start is {hm(minutes(start) + shift)}."
-
-
 def push_back(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     _, ev = _event(g, lambda rid, r: minutes(r[f("end")]) + 60 <= CLOSE)
@@ -103,7 +84,7 @@ def push_back(g: GoalBuilder) -> None:
     rid, hit = _locate(g, ev, f"I find '{ev[f('title')]}' on {ev[f('day')]} to get its id and time.")
     delay = g.param("standard meeting delay", shift, f"{shift} minutes")
     new = hm(minutes(hit[f("start")]) + shift)
-    g.do("move_event", f"It starts at {hit[f('start')]}; {later(hit[f('start')], shift)}", id=rid, start=new)
+    g.do("delay_event", f"It starts at {hit[f('start')]}; pushing it back by {shift} minutes.", id=rid, minutes=shift)
     g.expect(w.c("events"), rid, f("start"), new)
     g.hide(rid, hit[f("start")], new)
     g.say(f"Push the '{ev[f('title')]}' meeting on {day_phrase(ev[f('day')])} back by {delay}.")

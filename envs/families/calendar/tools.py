@@ -67,6 +67,18 @@ def op_move(ctx: ToolContext, args: dict[str, Any]) -> Any:
     return {"ok": True, "event": {"id": args["id"], **rec}}
 
 
+def op_delay(ctx: ToolContext, args: dict[str, Any]) -> Any:
+    """Push a meeting later on its day by a number of minutes, keeping its length: the tool does the clock
+    arithmetic. The small model computing the new start itself (15:00 + 30 minutes written as 16:00) passed 4 of 23
+    such moves on 1,000 held-out tasks of seed 7,770,035, however the steps were spelled out."""
+    f = ctx.f
+    ev = require(ctx, ctx.c("events"), args["id"], "event")
+    shift = int(args["minutes"])
+    if shift <= 0:
+        raise ToolCallError(f"minutes must be positive, got {shift}; to move a meeting earlier, give a new start")
+    return op_move(ctx, {"id": args["id"], "start": hm(minutes(ev[f("start")]) + shift)})
+
+
 def op_free_slots(ctx: ToolContext, args: dict[str, Any]) -> Any:
     """Half-hour starts on `day` when every attendee (and the room, if given) is free for `duration` minutes."""
     dur = int(args["duration"])
@@ -75,7 +87,7 @@ def op_free_slots(ctx: ToolContext, args: dict[str, Any]) -> Any:
     return {"day": args["day"], "free_starts": out}
 
 
-OPS = {"create": op_create, "move": op_move, "free_slots": op_free_slots}
+OPS = {"create": op_create, "move": op_move, "delay": op_delay, "free_slots": op_free_slots}
 
 
 def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -> dict[str, ToolSpec]:
@@ -117,6 +129,15 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
             config={"coll": cols["events"], "label": "event"},
         ),
     }
+    # drawn from the tool's own seed, so `rng` (and every world and task of a seed before this tool) is unchanged
+    own = random.Random(f"delay|{ek}|{tools['move_event'].name}|{tools['list_events'].config['items_key']}")
+    tools["delay_event"] = make_tool(
+        own, impl="calendar.delay", names=("delay_event", "push_back_meeting", "postpone_event"), writes=True,
+        descriptions=("Push a meeting later on the same day by a number of minutes, keeping its length; fails on a "
+                      "conflict or past office hours.",),
+        params=[P("id", (ek,) if ek != "id" else ("id", "meeting_id"), STR),
+                P("minutes", ("minutes", "by_minutes", "delay_minutes"), S(type="integer", minimum=1))],
+    )
     if difficulty <= 3 or rng.random() < 0.3:
         tools["free_slots"] = make_tool(
             rng, impl="calendar.free_slots", names=("find_free_slots", "free_busy", "availability"),

@@ -117,11 +117,11 @@ def clean_tmp(g: GoalBuilder) -> None:
 
 def log_volume(g: GoalBuilder) -> None:
     svc = pick(g.rng, g.w.data["services"])
-    logs = _logs(g, svc, f"I list the .log files in /var/log/{svc} and add up their sizes.")
-    total = g.add_up([e["size"] for e in logs], ".log sizes", [e["name"] for e in logs])
+    total = g.sum_all("list_dir", "size", f"I list the .log files in /var/log/{svc} with their sizes added up.",
+                      path=f"/var/log/{svc}", suffix=".log")
     g.hide(total)
     g.say(f"How many bytes do the .log files directly in /var/log/{svc} take up altogether?")
-    g.answer_number(total, f"The {svc} logs take {total} bytes.", f"Sum of sizes: {total}.", 0)
+    g.answer_number(total, f"The {svc} logs take {total} bytes.", f"The result's sum is {total}.", 0)
 
 
 ATOMS = [config_value, set_level, archive_logs, clean_tmp, log_volume]

@@ -131,7 +131,7 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
         params=[P("path", ("path", "dir", "directory"), STR)] + paging_params(paging["paging"], paging["page_size"]),
         config=paging,
     )
-    add_choosing_params(list_dir, bounds=LIST_FILTERS)  # names from the tool's own seed: `rng` draws as before
+    add_choosing_params(list_dir, bounds=LIST_FILTERS, sums=("size",))  # names from the tool's own seed: `rng` draws as before
     tools = {
         "list_dir": list_dir,
         "read_file": make_tool(rng, impl="filesystem.read", names=("read_file", "cat", "get_file"),

@@ -78,13 +78,12 @@ def top_earner(g: GoalBuilder) -> None:
 def payroll(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     dept = pick(g.rng, w.data["depts"])
-    items = g.find_all("find_employees", f"I list the active {dept} staff and add up salaries.", dept=dept,
-                       status="active")
-    total = g.add_up([it[f("salary")] for it in items], "salaries",
-                     [it[id_key(w, "find_employees")] for it in items])
+    total = g.sum_all("find_employees", f("salary"), f"I list the active {dept} staff with their salaries added up.",
+                      dept=dept, status="active")
     g.hide(total)
     g.say(f"What is the combined annual salary of all active employees in {dept}?")
-    g.answer_number(total, f"The active {dept} payroll is {money(total)}.", tolerance=0.5)
+    g.answer_number(total, f"The active {dept} payroll is {money(total)}.", f"The result's sum is {money(total)}.",
+                    tolerance=0.5)
 
 
 def move_dept(g: GoalBuilder) -> None:

@@ -24,7 +24,7 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
             filters=[(P("name", ("name", "query"), STR), f["name"], "contains"),
                      (P("dept", ("department", "dept", "team"), dept), f["dept"], "eq"),
                      (P("status", ("status",), S(type="string", enum=list(STATUSES))), f["status"], "eq")],
-            order=(f["salary"],),
+            order=(f["salary"],), sums=(f["salary"],),
         ),
         "get_employee": get_tool(rng, coll=cols["employees"], id_key=ek, label="employee",
                                  names=("get_employee", "employee_record", "lookup_employee")),

@@ -111,13 +111,11 @@ def shipped_value(g: GoalBuilder) -> None:
     if not counts:
         raise GenerationError("no shipped orders")
     customer = pick(g.rng, sorted(counts))
-    items = g.find_all("list_orders", f"I list {customer}'s shipped orders and add their totals.",
-                       customer=customer, status="shipped")
-    total = g.add_up([it[f("total")] for it in items], "order totals",
-                     [it[id_key(w, "list_orders")] for it in items])
+    total = g.sum_all("list_orders", f("total"), f"I list {customer}'s shipped orders with their totals added up.",
+                      customer=customer, status="shipped")
     g.hide(total)
     g.say(f"What is the combined value of all shipped orders of {customer}?")
-    g.answer_number(total, f"{customer}'s shipped orders total {money(total)}.", f"Sum of totals: {money(total)}.")
+    g.answer_number(total, f"{customer}'s shipped orders total {money(total)}.", f"The result's sum is {money(total)}.")
 
 
 def reprice(g: GoalBuilder) -> None:

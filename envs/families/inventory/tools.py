@@ -87,6 +87,7 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
             names=("list_orders", "search_orders", "find_orders"),
             filters=[(P("customer", ("customer", "buyer", "customer_name"), STR), f["customer"], "contains"),
                      (P("status", ("status", "state"), S(type="string", enum=list(STATUSES))), f["status"], "eq")],
+            sums=(f["total"],),
         ),
         "place_order": make_tool(
             rng, impl="inventory.place_order", names=("place_order", "create_order", "submit_order"), writes=True,

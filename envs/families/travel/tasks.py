@@ -105,14 +105,12 @@ def rebook_next_day(g: GoalBuilder) -> None:
 def trip_spend(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     traveler = pick(g.rng, w.data["travelers"])
-    mine = _confirmed(g, traveler, f"I list {traveler}'s confirmed bookings and add up the prices.")
-    if not mine:
-        raise GenerationError("no bookings")
-    total = g.add_up([b[f("price")] for b in mine], "prices",
-                     [b[id_key(w, "list_bookings")] for b in mine])
+    total = g.sum_all("list_bookings", f("price"), f"I list {traveler}'s confirmed bookings with their prices added up.",
+                      traveler=traveler, status="confirmed")
     g.hide(total)
     g.say(f"How much do {traveler}'s confirmed bookings cost in total?")
-    g.answer_number(total, f"{traveler}'s confirmed bookings total {money(total)}.")
+    g.answer_number(total, f"{traveler}'s confirmed bookings total {money(total)}.",
+                    f"The result's sum is {money(total)}.")
 
 
 def cancel_to_city(g: GoalBuilder) -> None:

@@ -63,6 +63,7 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
             names=("list_bookings", "search_bookings", "find_reservations"),
             filters=[(P("traveler", ("traveler", "passenger", "guest"), STR), f["traveler"], "contains"),
                      (P("status", ("status",), S(type="string", enum=["confirmed", "cancelled"])), f["status"], "eq")],
+            sums=(f["price"],),
         ),
         "cancel": make_tool(
             rng, impl="travel.cancel", names=("cancel_booking", "cancel_reservation", "void_booking"), writes=True,

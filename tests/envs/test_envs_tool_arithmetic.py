@@ -1,0 +1,121 @@
+"""Arithmetic the tools do for the agent: a listing's `sum_of` adds a field up over every match (all pages), and the
+calendar's delay tool pushes a meeting back by minutes. References use them, so an agent copies one number from a
+result instead of adding a list or walking a clock; wrong uses fail loudly and wrong references fail the verifier."""
+
+from __future__ import annotations
+
+import pytest
+
+from envs.errors import ToolCallError
+from envs.families._kit import paginate
+from envs.families.calendar.model import hm, minutes
+from envs.generator import capabilities, generate_records
+from envs.runtime import execute
+from envs.spec import Call, TaskRecord
+
+HITS = [{"id": f"R-{i}", "amount": 10.25 * i, "n": i} for i in range(1, 26)]
+
+
+@pytest.mark.parametrize("style", ["page", "offset", "cursor", None])
+def test_sum_of_adds_up_every_match_not_only_the_page(style: str | None) -> None:
+    cfg = {"page_size": 10, "paging": style, "items_key": "items", "sums": ["amount", "n"]}
+    first = paginate(cfg, HITS, {"sum_of": "amount"})
+    assert first["sum"] == round(sum(h["amount"] for h in HITS), 2) == 3331.25
+    assert len(first["items"]) == (25 if style is None else 10)
+    assert paginate(cfg, HITS, {"sum_of": "n"})["sum"] == 325
+    assert "sum" not in paginate(cfg, HITS, {})
+
+
+def test_sum_of_an_unsummable_field_says_which_fields_are() -> None:
+    cfg = {"page_size": 10, "paging": "page", "items_key": "items", "sums": ["amount"]}
+    with pytest.raises(ToolCallError, match="cannot add up 'id'; summable: amount"):
+        paginate(cfg, HITS, {"sum_of": "id"})
+    with pytest.raises(ToolCallError, match="summable: none"):
+        paginate({**cfg, "sums": []}, HITS, {"sum_of": "amount"})
+
+
+def _sum_records() -> list[tuple[TaskRecord, int]]:
+    records = generate_records(160, 5151, ["hr", "filesystem", "inventory", "travel"], (1, 2))
+    out = []
+    for rec in records:
+        for i, call in enumerate(rec.solution.calls):
+            spec = rec.environment.tool(call.tool)
+            assert spec is not None
+            if "sum_of" in {spec.config["params"].get(k) for k in call.arguments}:
+                out.append((rec, i))
+    return out
+
+
+def test_a_sum_reference_is_one_listing_whose_sum_the_answer_copies() -> None:
+    found = _sum_records()
+    assert {rec.task.family for rec, _ in found} == {"hr", "filesystem", "inventory", "travel"}
+    for rec, i in found:
+        search, python = capabilities(rec.environment)
+        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        value = trace.results[i].value
+        spec = rec.environment.tool(rec.solution.calls[i].tool)
+        assert spec is not None
+        field = next(v for k, v in rec.solution.calls[i].arguments.items() if spec.config["params"][k] == "sum_of")
+        assert field in spec.parameters["properties"][next(
+            k for k, c in spec.config["params"].items() if c == "sum_of")]["enum"]
+        if value["total"] <= len(value[spec.config["items_key"]]):  # one page: the sum is checkable by hand
+            assert value["sum"] == round(sum(it[field] for it in value[spec.config["items_key"]]), 2)
+        answer = rec.solution.answer
+        assert answer and str(value["sum"]) in answer, (answer, value["sum"])
+        assert rec.verifier.check(trace.diff(), answer, trace.ws.get).passed
+        wrong = answer.replace(str(value["sum"]), str(round(value["sum"] + 1, 2)))
+        assert not rec.verifier.check(trace.diff(), wrong, trace.ws.get).passed, wrong
+
+
+def _delays() -> list[tuple[TaskRecord, int]]:
+    records = generate_records(120, 6161, ["calendar"], (1, 2))
+    return [(rec, i) for rec in records for i, c in enumerate(rec.solution.calls)
+            if (s := rec.environment.tool(c.tool)) is not None and s.impl == "calendar.delay"]
+
+
+def _events(value: dict) -> list[dict]:
+    """The event records in a listing's page or a look-up's result."""
+    pages = [v for v in value.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    return pages[0] if pages else [value]
+
+
+def _arg(rec: TaskRecord, call: Call, canon: str) -> tuple[str, object]:
+    spec = rec.environment.tool(call.tool)
+    assert spec is not None
+    return next((k, v) for k, v in call.arguments.items() if spec.config["params"][k] == canon)
+
+
+def test_a_push_back_reference_delays_by_the_minutes_and_keeps_the_length() -> None:
+    found = _delays()
+    assert len(found) >= 5
+    for rec, i in found:
+        search, python = capabilities(rec.environment)
+        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        moved = trace.results[i].value["event"]
+        _, shift = _arg(rec, rec.solution.calls[i], "minutes")
+        start, end = sorted(v for v in moved.values() if isinstance(v, str) and len(v) == 5 and v[2] == ":")
+        before = trace.results[i - 1].value  # the listing or look-up that found the meeting
+        old = next(sorted(v for v in e.values() if isinstance(v, str) and len(v) == 5 and v[2] == ":")
+                   for e in _events(before) if moved["id"] in e.values())
+        assert f"It starts at {old[0]}; pushing it back by {shift} minutes." == rec.solution.calls[i].thought
+        assert start == hm(minutes(old[0]) + int(shift)), (moved, old, shift)  # type: ignore[call-overload]
+        assert minutes(end) - minutes(start) == minutes(old[1]) - minutes(old[0])
+        assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
+        # 30 minutes more is a different slot: the verifier says no (or the tool refuses it)
+        key, _ = _arg(rec, rec.solution.calls[i], "minutes")
+        calls = [c if j != i else Call(c.tool, {**c.arguments, key: int(shift) + 30})  # type: ignore[call-overload]
+                 for j, c in enumerate(rec.solution.calls)]
+        wrong = execute(rec.environment, calls, search=search, python=python)
+        assert wrong.results[i].is_error or not rec.verifier.check(wrong.diff(), rec.solution.answer,
+                                                                     wrong.ws.get).passed
+
+
+def test_a_delay_past_office_hours_or_by_nothing_is_refused_with_a_reason() -> None:
+    rec, i = _delays()[0]
+    call = rec.solution.calls[i]
+    key, _ = _arg(rec, call, "minutes")
+    search, python = capabilities(rec.environment)
+    for minutes_, reason in ((600, "between 09:00 and 17:00"), (0, "must be >= 1")):
+        calls = [*rec.solution.calls[:i], Call(call.tool, {**call.arguments, key: minutes_})]
+        trace = execute(rec.environment, calls, search=search, python=python)
+        assert trace.results[i].is_error and reason in str(trace.results[i].content), trace.results[i].content
