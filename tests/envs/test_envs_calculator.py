@@ -4,8 +4,6 @@ head)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from envs.errors import ToolCallError
