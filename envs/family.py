@@ -156,7 +156,8 @@ class GoalBuilder:
         (seed 7,770,031) the commonest failed sum repeated the last item (`HR-2100 82000, HR-2100 82000` for two
         records), so the list stops where its number reaches the stated count. Measured on 1,000 held-out tasks (seed
         7,770,035), it did not: the model copies the count right and then numbers past it or stops short in 27 of 63
-        sums (README, Quality); a sum the tool computes is the next idea."""
+        sums (README, Quality). Listings that can add up (`sum_all`) now do; this remains for the ledger, whose postings
+        are negative amounts the answer states without their sign."""
         if len(values) == 1:
             return values[0]
         if len(labels) != len(values):
