@@ -18,12 +18,15 @@ def _service(g: GoalBuilder) -> str:
     return svc
 
 
-def _read_conf(g: GoalBuilder, svc: str) -> tuple[str, dict[str, str]]:
+def _read_conf(g: GoalBuilder, svc: str, purpose: str) -> tuple[str, dict[str, str]]:
+    """Lists the config directory, then reads SVC's file. The read's thought says what the file is read for (`purpose`,
+    in the setting's own name): the answer then copies that name from nearby. Without it, on 1,000 held-out tasks (seed
+    7,770,039), the commonest failed config question answered the other setting (`workers = 2` for a port)."""
     root = g.w.data["root"]
     listing = g.find_all("list_dir", f"The configs live under {root}; I list it to find {svc}'s file.", path=root)
     if not any(e["name"] == f"{svc}.conf" for e in listing):
         raise GenerationError("config not listed")
-    text = g.do("read_file", f"Reading {root}/{svc}.conf.", path=f"{root}/{svc}.conf")["content"]
+    text = g.do("read_file", f"Reading {root}/{svc}.conf {purpose}.", path=f"{root}/{svc}.conf")["content"]
     values = dict(line.split(" = ", 1) for line in text.splitlines() if " = " in line)
     return text, values
 
@@ -31,20 +34,20 @@ def _read_conf(g: GoalBuilder, svc: str) -> tuple[str, dict[str, str]]:
 def config_value(g: GoalBuilder) -> None:
     svc = _service(g)
     key = pick(g.rng, ("port", "workers"))
-    _, values = _read_conf(g, svc)
+    _, values = _read_conf(g, svc, f"for its {key} setting")
     value = int(values[key])
     g.hide(value)
     root = g.w.data["root"]  # said in the instruction: one of three directories, which no tool call could reveal
     g.say(pick(g.rng, (f"What {'port does' if key == 'port' else 'worker count does'} the {svc} service use? "
                        f"Its config file is in the application config directory, {root}.",
                        f"Find the {svc} service's configuration under {root} and tell me its {key} setting.")))
-    g.answer_number(value, f"The {svc} service has {key} = {value}.", f"The file says {key} = {value}.", 0)
+    g.answer_number(value, f"The {svc} service has {key} = {value}.", f"The {key} setting: the file says {key} = {value}.", 0)
 
 
 def set_level(g: GoalBuilder) -> None:
     w = g.w
     svc = _service(g)
-    text, values = _read_conf(g, svc)
+    text, values = _read_conf(g, svc, "to change its log_level")
     level = pick(g.rng, [lv for lv in LEVELS if lv != values["log_level"]])
     path = f"{w.data['root']}/{svc}.conf"
     old, new = f"log_level = {values['log_level']}", f"log_level = {level}"

@@ -34,12 +34,15 @@ def assign_oldest_urgent(g: GoalBuilder) -> None:
     oldest = g.first_of(items, f("opened"))
     agent = w.ws.get(w.c("agents"), pick(g.rng, [a for a, _ in w.ws.records(w.c("agents"))]))
     assert agent is not None
-    aid = _agent_id(g, agent[f("name")], f"I need {agent[f('name')]}'s agent id.")
     tid = oldest[id_key(w, "list_tickets")]
+    # The chosen ticket is named right after its listing, and again with the agent's id: each id the assign writes is
+    # then copied from the thought or result just before it. Naming the ticket only at the assign, two results after its
+    # listing, the model mixed the two ids (`TS-444` from the agent's `S-444` for ticket `#6979`, seed 7,770,039).
+    aid = _agent_id(g, agent[f("name")], f"The first result is the oldest: {tid} (opened {oldest[f('opened')]}); "
+                    f"now I need {agent[f('name')]}'s agent id.")
     if oldest[f("assignee")] == aid:
         raise GenerationError("already assigned")
-    g.do("assign", f"The first result is the oldest: {tid} (opened {oldest[f('opened')]}); assigning it.", id=tid,
-         agent=aid)
+    g.do("assign", f"{agent[f('name')]} is {aid}; assigning ticket {tid} to {aid}.", id=tid, agent=aid)
     g.expect(w.c("tickets"), tid, f("assignee"), aid)
     g.hide(tid, aid)
     g.say(f"Assign {customer}'s oldest open {prio}-priority ticket to {agent[f('name')]}.")

@@ -28,12 +28,14 @@ def _cheapest(g: GoalBuilder, o: str, d: str, date: str, cabin: str, thought: st
 def cheapest_fare(g: GoalBuilder) -> None:
     o, d, date = _route(g)
     cabin = pick(g.rng, ("economy", "premium", "business"))
-    best = _cheapest(g, o, d, date, cabin, f"{DATE_NAMES[date]} is {date}. I search {cabin} flights {o}->{d} on "
+    # The thought opens on the question's own words up to the day, like a booking's: opening on the bare day name, the
+    # model wrote another day (the other goal's, or Monday) in all 7 failed fare answers (seed 7,770,039).
+    asked = f"cheapest {cabin} fare from {CITY_NAMES[o]} ({o}) to {CITY_NAMES[d]} ({d}) on {DATE_NAMES[date]}"
+    best = _cheapest(g, o, d, date, cabin, f"The {asked}: the day is {date}. I search {cabin} flights {o}->{d} on "
                      f"{date}, cheapest first; the first fare is the lowest.", False)
     price = best[g.w.f("price")]
     g.hide(price, best[id_key(g.w, "search_flights")])
-    g.say(f"What is the cheapest {cabin} fare from {CITY_NAMES[o]} ({o}) to {CITY_NAMES[d]} ({d}) on "
-          f"{DATE_NAMES[date]}?")
+    g.say(f"What is the {asked}?")
     g.answer_number(price, f"The cheapest {cabin} fare is {money(price)}.", f"Lowest fare: {money(price)}.")
 
 
