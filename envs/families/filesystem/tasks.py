@@ -41,7 +41,8 @@ def config_value(g: GoalBuilder) -> None:
     g.say(pick(g.rng, (f"What {'port does' if key == 'port' else 'worker count does'} the {svc} service use? "
                        f"Its config file is in the application config directory, {root}.",
                        f"Find the {svc} service's configuration under {root} and tell me its {key} setting.")))
-    g.answer_number(value, f"The {svc} service has {key} = {value}.", f"The {key} setting: the file says {key} = {value}.", 0)
+    g.answer_number(value, f"The {svc} service has {key} = {value}.",
+                    f"The {key} setting: the file says {key} = {value}.", 0)
 
 
 def set_level(g: GoalBuilder) -> None:

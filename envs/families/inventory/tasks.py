@@ -122,7 +122,8 @@ def reprice(g: GoalBuilder) -> None:
     w, f = g.w, g.w.f
     _, p = _product(g)
     pct = pick(g.rng, (5, 10, 15, 20))
-    up = g.rng.random() < 0.5  # even: at 0.6 the model leant to raising, and wrote a raise for 9 of 10 failed cuts (seed 7,770,039)
+    # Even odds: at 0.6 the model leant to raising, and wrote a raise for 9 of 10 failed cuts (seed 7,770,039).
+    up = g.rng.random() < 0.5
     sku, hit = _find(g, p[f("name")], f"I look up the current price of the {p[f('name')]}.")
     scaled = round(hit[f("price")] * 100) * (100 + pct if up else 100 - pct)  # in 1/100 cents, exact
     if scaled % 100 == 50:

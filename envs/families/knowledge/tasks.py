@@ -41,7 +41,8 @@ def fact_answer(g: GoalBuilder) -> None:
     value = int(raw)
     g.hide(value)
     g.say(f"According to our knowledge base, what is the {FACTS[fact][1]} for the {product}?")
-    g.answer_number(value, f"The {product} has a {FACTS[fact][1]} of {value}.", f"The {FACTS[fact][1]}: the document says '{said}'.", 0)
+    g.answer_number(value, f"The {product} has a {FACTS[fact][1]} of {value}.",
+                    f"The {FACTS[fact][1]}: the document says '{said}'.", 0)
 
 
 def fill_case(g: GoalBuilder) -> None:
@@ -66,7 +67,7 @@ def fill_case(g: GoalBuilder) -> None:
         said.append(f"the {FACTS[fact][1]} is {values[fact]}" + (f" ('{phrase}')" if fact != "tier" else ""))
     args = {{"warranty": "warranty", "limit": "refund_limit", "tier": "tier"}[k]: v for k, v in values.items()}
     # Each value named by its fact, as the instruction names it; "Recording {'limit': 400}" left the model to map
-    # `limit` to the tool's field, and it wrote another field or none in 4 of 5 failed refund-limit cases (7,770,039).
+    # `limit` to the tool's field, and it wrote another field or none in all 3 failed refund-limit updates (7,770,039).
     g.do("update_case", f"On {cid}, {' and '.join(said)}; recording it.", id=cid, **args)
     for k, v in args.items():
         g.expect(C, cid, f(k), v)
