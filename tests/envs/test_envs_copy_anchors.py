@@ -8,7 +8,7 @@ import re
 
 from envs.families._kit import MONTH_NAMES
 from envs.generator import generate_records
-from envs.spec import Call, TaskRecord
+from envs.spec import Call, TaskRecord, ToolSpec
 
 
 def _records(n: int, seed: int, families: list[str]) -> list[TaskRecord]:
@@ -128,10 +128,14 @@ def test_a_single_posting_goes_through_the_calculator_so_the_answer_copies_a_num
 # read for, a fare question's day, each warranty period before the comparison, a case's facts by name.
 
 
-def _impl(rec: TaskRecord, call: Call) -> str:
+def _spec(rec: TaskRecord, call: Call) -> ToolSpec:
     spec = rec.environment.tool(call.tool)
     assert spec is not None
-    return spec.impl
+    return spec
+
+
+def _impl(rec: TaskRecord, call: Call) -> str:
+    return _spec(rec, call).impl
 
 
 def test_the_oldest_ticket_is_named_before_the_agent_lookup_and_at_the_assign() -> None:
@@ -141,8 +145,7 @@ def test_the_oldest_ticket_is_named_before_the_agent_lookup_and_at_the_assign() 
         for i, call in enumerate(calls):
             if _impl(rec, call) != "tickets.assign" or i < 2 or "oldest" not in calls[i - 2].thought:
                 continue
-            ids = {rec.environment.tool(call.tool).config["params"][k]: v  # type: ignore[union-attr]
-                   for k, v in call.arguments.items()}
+            ids = {_spec(rec, call).config["params"][k]: v for k, v in call.arguments.items()}
             ticket, agent = ids["id"], ids["agent"]
             assert f"oldest: {ticket} " in calls[i - 1].thought, calls[i - 1].thought
             assert calls[i].thought.endswith(f"assigning ticket {ticket} to {agent}."), calls[i].thought

@@ -124,6 +124,7 @@ def reprice(g: GoalBuilder) -> None:
     pct = pick(g.rng, (5, 10, 15, 20))
     # Even odds: at 0.6 the model leant to raising, and wrote a raise for 9 of 10 failed cuts (seed 7,770,039).
     up = g.rng.random() < 0.5
+    verb, sign = ("Raise", "plus") if up else ("Cut", "minus")
     sku, hit = _find(g, p[f("name")], f"I look up the current price of the {p[f('name')]}.")
     scaled = round(hit[f("price")] * 100) * (100 + pct if up else 100 - pct)  # in 1/100 cents, exact
     if scaled % 100 == 50:
@@ -132,13 +133,12 @@ def reprice(g: GoalBuilder) -> None:
     by = g.param("seasonal price adjustment", pct, f"{pct}%")
     factor = f"(100 {'+' if up else '-'} {pct})"  # the percentage as written in the task: every digit a copy
     if g.calc(f"round({money(hit[f('price')])} * {factor} / 100, 2)",
-              f"{'Raise' if up else 'Cut'} by {pct}%, so {'plus' if up else 'minus'}: price {money(hit[f('price')])} "
-              f"{'plus' if up else 'minus'} {pct}%, rounded to cents.") != new:
+              f"{verb} by {pct}%, so {sign}: price {money(hit[f('price')])} {sign} {pct}%, rounded to cents.") != new:
         raise GenerationError("float rounding differs from exact cents")
     g.do("set_price", f"The new price is {money(new)}.", id=sku, price=new)
     g.expect(w.c("products"), sku, f("price"), new)
     g.hide(sku, hit[f("price")], new)
-    g.say(f"{'Raise' if up else 'Cut'} the price of the {p[f('name')]} by {by} (round to cents).")
+    g.say(f"{verb} the price of the {p[f('name')]} by {by} (round to cents).")
 
 
 ATOMS = [stock_lookup, place_order, cancel_pending, restock_lowest, shipped_value, reprice]
