@@ -124,8 +124,9 @@ def test_a_single_posting_goes_through_the_calculator_so_the_answer_copies_a_num
 
 
 # Kinds that failed on held-out tasks (seed 7,770,039) looked far back for what a step needs; their references now
-# restate it right before the step: the chosen ticket, the direction of a price change, the setting a config file is
-# read for, a fare question's day, each warranty period before the comparison, a case's facts by name.
+# restate it right before the step: the chosen ticket, the setting a config file is read for, a fare question's day,
+# each warranty period before the comparison, a case's facts by name. Two kinds still failed with the restatement
+# (seed 7,770,043), and now hand the decision to a tool: a price change by verb and percentage, an assign by name.
 
 
 def _spec(rec: TaskRecord, call: Call) -> ToolSpec:
@@ -138,35 +139,34 @@ def _impl(rec: TaskRecord, call: Call) -> str:
     return _spec(rec, call).impl
 
 
-def test_the_oldest_ticket_is_named_before_the_agent_lookup_and_at_the_assign() -> None:
+def test_the_oldest_ticket_is_assigned_by_the_name_the_instruction_gives() -> None:
+    """No agent-id look-up sits between the listing and the assign: the name is a copy of the instruction's."""
     seen = 0
     for rec in generate_records(120, 6161, ["tickets"], (1, 2)):
         calls = rec.solution.calls
         for i, call in enumerate(calls):
-            if _impl(rec, call) != "tickets.assign" or i < 2 or "oldest" not in calls[i - 2].thought:
+            if _impl(rec, call) != "tickets.assign_named":
                 continue
-            ids = {_spec(rec, call).config["params"][k]: v for k, v in call.arguments.items()}
-            ticket, agent = ids["id"], ids["agent"]
-            assert f"oldest: {ticket} " in calls[i - 1].thought, calls[i - 1].thought
-            assert calls[i].thought.endswith(f"assigning ticket {ticket} to {agent}."), calls[i].thought
+            args = {_spec(rec, call).config["params"][k]: v for k, v in call.arguments.items()}
+            assert f"oldest: {args['id']} " in call.thought, call.thought
+            assert call.thought.endswith(f"assigning it to {args['agent_name']}."), call.thought
+            assert f"ticket to {args['agent_name']}." in rec.task.instruction, rec.task.instruction
+            assert all(args["agent_name"] not in c.arguments.values() for c in calls[:i])  # no id look-up first
             seen += 1
     assert seen >= 5
 
 
-def test_a_price_change_states_its_direction_before_the_expression() -> None:
+def test_a_price_change_copies_the_instructions_verb_and_percentage_into_the_tool() -> None:
     cuts = raises = 0
     for rec in generate_records(200, 6262, ["inventory"], (1, 2)):
         for call in rec.solution.calls:
-            if _impl(rec, call) != "kit.calculate" or "(100 " not in call.arguments.get("expression", ""):
+            if _impl(rec, call) != "inventory.adjust_price":
                 continue
-            expression = call.arguments["expression"]
-            pct = re.search(r"\(100 ([+-]) (\d+)\)", expression)
-            assert pct is not None
-            sign, n = pct.groups()
-            verb = "Raise" if sign == "+" else "Cut"
+            args = {_spec(rec, call).config["params"][k]: v for k, v in call.arguments.items()}
+            verb = args["direction"].capitalize()
             assert f"{verb} the price of the " in rec.task.instruction
-            assert call.thought.startswith(f"{verb} by {n}%, so {'plus' if sign == '+' else 'minus'}: "), call.thought
-            cuts, raises = cuts + (sign == "-"), raises + (sign == "+")
+            assert call.thought.endswith(f"{args['direction']} it by {args['percent']}%."), call.thought
+            cuts, raises = cuts + (verb == "Cut"), raises + (verb == "Raise")
     assert cuts >= 5 and raises >= 5
     assert 0.3 < cuts / (cuts + raises) < 0.7  # the generator no longer leans to raising
 

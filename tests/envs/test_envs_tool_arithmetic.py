@@ -119,3 +119,59 @@ def test_a_delay_past_office_hours_or_by_nothing_is_refused_with_a_reason() -> N
         calls = [*rec.solution.calls[:i], Call(call.tool, {**call.arguments, key: minutes_})]
         trace = execute(rec.environment, calls, search=search, python=python)
         assert trace.results[i].is_error and reason in str(trace.results[i].content), trace.results[i].content
+
+
+def _uses(family: str, impl: str, seed: int) -> list[tuple[TaskRecord, int]]:
+    records = generate_records(200, seed, [family], (1, 2))
+    return [(rec, i) for rec in records for i, c in enumerate(rec.solution.calls)
+            if (s := rec.environment.tool(c.tool)) is not None and s.impl == impl]
+
+
+def _replace_arg(rec: TaskRecord, i: int, canon: str, value: object) -> list[Call]:
+    key, _ = _arg(rec, rec.solution.calls[i], canon)
+    return [c if j != i else Call(c.tool, {**c.arguments, key: value}) for j, c in enumerate(rec.solution.calls)]
+
+
+def test_a_price_change_by_percentage_rounds_half_up_to_cents_and_the_other_direction_fails() -> None:
+    found = _uses("inventory", "inventory.adjust_price", 6262)
+    assert len(found) >= 10
+    for rec, i in found:
+        search, python = capabilities(rec.environment)
+        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        out = trace.results[i].value
+        _, direction = _arg(rec, rec.solution.calls[i], "direction")
+        _, pct = _arg(rec, rec.solution.calls[i], "percent")
+        cents = round(out["old_price"] * 100) * (100 + pct if direction == "raise" else 100 - pct)  # type: ignore
+        assert out["price"] == (cents + 50) // 100 / 100, (out, direction, pct)
+        assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
+        flipped = "cut" if direction == "raise" else "raise"
+        wrong = execute(rec.environment, _replace_arg(rec, i, "direction", flipped), search=search, python=python)
+        assert not rec.verifier.check(wrong.diff(), rec.solution.answer, wrong.ws.get).passed
+
+
+def test_a_price_change_by_nothing_or_by_everything_is_refused_with_a_reason() -> None:
+    rec, i = _uses("inventory", "inventory.adjust_price", 6262)[0]
+    search, python = capabilities(rec.environment)
+    for pct in (0, 100):
+        trace = execute(rec.environment, _replace_arg(rec, i, "percent", pct), search=search, python=python)
+        assert trace.results[i].is_error, trace.results[i].content
+        assert "percent" in str(trace.results[i].content)
+
+
+def test_an_assign_by_name_finds_the_agent_and_an_unknown_name_is_refused_with_a_reason() -> None:
+    found = _uses("tickets", "tickets.assign_named", 6161)
+    assert len(found) >= 5
+    for rec, i in found:
+        search, python = capabilities(rec.environment)
+        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        _, name = _arg(rec, rec.solution.calls[i], "agent_name")
+        assert trace.results[i].value["assignee"] == name
+        assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
+        shouted = execute(rec.environment, _replace_arg(rec, i, "agent_name", f" {str(name).upper()} "),
+                          search=search, python=python)  # the directory's name, in other case and spacing
+        assert rec.verifier.check(shouted.diff(), rec.solution.answer, shouted.ws.get).passed
+    rec, i = found[0]
+    search, python = capabilities(rec.environment)
+    trace = execute(rec.environment, _replace_arg(rec, i, "agent_name", "Nobody Atall"), search=search, python=python)
+    assert trace.results[i].is_error and "no agent is named 'Nobody Atall'" in str(trace.results[i].content)
+    assert not rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed

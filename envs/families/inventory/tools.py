@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from envs.errors import ToolCallError
@@ -60,7 +61,25 @@ def op_restock(ctx: ToolContext, args: dict[str, Any]) -> Any:
     return {"ok": True, "sku": args["id"], "stock": new[f("stock")]}
 
 
-OPS = {"place_order": op_place_order, "cancel_order": op_cancel_order, "restock": op_restock}
+def op_adjust_price(ctx: ToolContext, args: dict[str, Any]) -> Any:
+    """Raise or cut a price by a percentage, rounded half up to cents: the tool does the arithmetic and the sign.
+    The small model computing the new price itself (calculator, then `set_price`) passed 4 of 15 such changes on
+    1,000 held-out tasks of seed 7,770,043, and wrote a raise for most failed cuts; here the instruction's verb is
+    copied into `direction` and its number into `percent`."""
+    prods, f = ctx.c("products"), ctx.f
+    rec = require(ctx, prods, args["id"], "product")
+    pct = Decimal(str(args["percent"]))
+    if not 0 < pct < 100:
+        raise ToolCallError(f"percent must be between 0 and 100 (exclusive), got {args['percent']}; give the size of "
+                            "the change and say its direction in `direction`")
+    factor = 100 + pct if args["direction"] == "raise" else 100 - pct
+    new = (Decimal(str(rec[f("price")])) * factor / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    ctx.ws.update(prods, args["id"], {f("price"): float(new)})
+    return {"ok": True, "sku": args["id"], "old_price": rec[f("price")], "price": float(new)}
+
+
+OPS = {"place_order": op_place_order, "cancel_order": op_cancel_order, "restock": op_restock,
+       "adjust_price": op_adjust_price}
 
 
 def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -> dict[str, ToolSpec]:
@@ -69,7 +88,7 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
     order_key = rng.choice(("order_id", "id"))
     line = {"type": "object", "properties": {"sku": STR, "qty": S(type="integer", minimum=1)},
             "required": ["sku", "qty"], "additionalProperties": False}
-    return {
+    tools = {
         "find_products": find_tool(
             rng, coll=cols["products"], id_key=sku_key, label="product", difficulty=difficulty,
             names=("find_products", "search_catalog", "list_products"),
@@ -117,3 +136,14 @@ def build_tools(rng: random.Random, difficulty: int, bindings: dict[str, Any]) -
             nestable=("price",),
         ),
     }
+    # drawn from the tool's own seed, so `rng` (and every world and task of a seed before this tool) is unchanged
+    own = random.Random(f"adjust|{sku_key}|{tools['set_price'].name}|{tools['find_products'].config['items_key']}")
+    tools["adjust_price"] = make_tool(
+        own, impl="inventory.adjust_price", names=("adjust_price", "reprice_by_percent", "change_price_by"),
+        writes=True, descriptions=("Raise or cut a product's unit price by a percentage; the new price is rounded to "
+                                   "cents (half up).",),
+        params=[P("id", (sku_key,), STR),
+                P("direction", ("direction", "change"), S(type="string", enum=["raise", "cut"])),
+                P("percent", ("percent", "by_percent", "pct"), S(type="number", exclusiveMinimum=0, maximum=99))],
+    )
+    return tools

@@ -32,17 +32,18 @@ def assign_oldest_urgent(g: GoalBuilder) -> None:
     items = g.find_first("list_tickets", f"I list {customer}'s open {prio} tickets, oldest first.",
                          customer=customer, status="open", priority=prio, order_by=f("opened"))
     oldest = g.first_of(items, f("opened"))
-    agent = w.ws.get(w.c("agents"), pick(g.rng, [a for a, _ in w.ws.records(w.c("agents"))]))
+    aid = pick(g.rng, [a for a, _ in w.ws.records(w.c("agents"))])
+    agent = w.ws.get(w.c("agents"), aid)
     assert agent is not None
+    if sum(r[f("name")] == agent[f("name")] for _, r in w.ws.records(w.c("agents"))) > 1:
+        raise GenerationError("two agents share the name")
     tid = oldest[id_key(w, "list_tickets")]
-    # The chosen ticket is named right after its listing, and again with the agent's id: each id the assign writes is
-    # then copied from the thought or result just before it. Naming the ticket only at the assign, two results after its
-    # listing, the model mixed the two ids (`TS-444` from the agent's `S-444` for ticket `#6979`, seed 7,770,039).
-    aid = _agent_id(g, agent[f("name")], f"The first result is the oldest: {tid} (opened {oldest[f('opened')]}); "
-                    f"now I need {agent[f('name')]}'s agent id.")
     if oldest[f("assignee")] == aid:
         raise GenerationError("already assigned")
-    g.do("assign", f"{agent[f('name')]} is {aid}; assigning ticket {tid} to {aid}.", id=tid, agent=aid)
+    # `assign_named` takes the instruction's name as it is: with an id look-up between the listing and the assign,
+    # the model mixed the two ids it had to write (4 of 14 passed, seed 7,770,043).
+    g.do("assign_named", f"The first result is the oldest: {tid} (opened {oldest[f('opened')]}); assigning it to "
+         f"{agent[f('name')]}.", id=tid, agent_name=agent[f("name")])
     g.expect(w.c("tickets"), tid, f("assignee"), aid)
     g.hide(tid, aid)
     g.say(f"Assign {customer}'s oldest open {prio}-priority ticket to {agent[f('name')]}.")
