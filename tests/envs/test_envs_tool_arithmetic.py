@@ -67,10 +67,15 @@ def test_a_sum_reference_is_one_listing_whose_sum_the_answer_copies() -> None:
         assert not rec.verifier.check(trace.diff(), wrong, trace.ws.get).passed, wrong
 
 
-def _delays() -> list[tuple[TaskRecord, int]]:
-    records = generate_records(120, 6161, ["calendar"], (1, 2))
+def _uses(family: str, impl: str, seed: int, n: int = 200) -> list[tuple[TaskRecord, int]]:
+    """(task, index) of every reference call to the tool `impl` in `n` tasks of one family."""
+    records = generate_records(n, seed, [family], (1, 2))
     return [(rec, i) for rec in records for i, c in enumerate(rec.solution.calls)
-            if (s := rec.environment.tool(c.tool)) is not None and s.impl == "calendar.delay"]
+            if (s := rec.environment.tool(c.tool)) is not None and s.impl == impl]
+
+
+def _delays() -> list[tuple[TaskRecord, int]]:
+    return _uses("calendar", "calendar.delay", 6161, n=120)
 
 
 def _events(value: dict) -> list[dict]:
@@ -83,6 +88,12 @@ def _arg(rec: TaskRecord, call: Call, canon: str) -> tuple[str, object]:
     spec = rec.environment.tool(call.tool)
     assert spec is not None
     return next((k, v) for k, v in call.arguments.items() if spec.config["params"][k] == canon)
+
+
+def _replace_arg(rec: TaskRecord, i: int, canon: str, value: object) -> list[Call]:
+    """The reference's calls with argument `canon` of call `i` set to `value`."""
+    key, _ = _arg(rec, rec.solution.calls[i], canon)
+    return [c if j != i else Call(c.tool, {**c.arguments, key: value}) for j, c in enumerate(rec.solution.calls)]
 
 
 def test_a_push_back_reference_delays_by_the_minutes_and_keeps_the_length() -> None:
@@ -102,9 +113,7 @@ def test_a_push_back_reference_delays_by_the_minutes_and_keeps_the_length() -> N
         assert minutes(end) - minutes(start) == minutes(old[1]) - minutes(old[0])
         assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
         # 30 minutes more is a different slot: the verifier says no (or the tool refuses it)
-        key, _ = _arg(rec, rec.solution.calls[i], "minutes")
-        calls = [c if j != i else Call(c.tool, {**c.arguments, key: int(shift) + 30})  # type: ignore[call-overload]
-                 for j, c in enumerate(rec.solution.calls)]
+        calls = _replace_arg(rec, i, "minutes", int(shift) + 30)  # type: ignore[call-overload]
         wrong = execute(rec.environment, calls, search=search, python=python)
         assert wrong.results[i].is_error or not rec.verifier.check(wrong.diff(), rec.solution.answer,
                                                                      wrong.ws.get).passed
@@ -119,17 +128,6 @@ def test_a_delay_past_office_hours_or_by_nothing_is_refused_with_a_reason() -> N
         calls = [*rec.solution.calls[:i], Call(call.tool, {**call.arguments, key: minutes_})]
         trace = execute(rec.environment, calls, search=search, python=python)
         assert trace.results[i].is_error and reason in str(trace.results[i].content), trace.results[i].content
-
-
-def _uses(family: str, impl: str, seed: int) -> list[tuple[TaskRecord, int]]:
-    records = generate_records(200, seed, [family], (1, 2))
-    return [(rec, i) for rec in records for i, c in enumerate(rec.solution.calls)
-            if (s := rec.environment.tool(c.tool)) is not None and s.impl == impl]
-
-
-def _replace_arg(rec: TaskRecord, i: int, canon: str, value: object) -> list[Call]:
-    key, _ = _arg(rec, rec.solution.calls[i], canon)
-    return [c if j != i else Call(c.tool, {**c.arguments, key: value}) for j, c in enumerate(rec.solution.calls)]
 
 
 def test_a_price_change_by_percentage_rounds_half_up_to_cents_and_the_other_direction_fails() -> None:

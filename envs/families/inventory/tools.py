@@ -64,8 +64,8 @@ def op_restock(ctx: ToolContext, args: dict[str, Any]) -> Any:
 def op_adjust_price(ctx: ToolContext, args: dict[str, Any]) -> Any:
     """Raise or cut a price by a percentage, rounded half up to cents: the tool does the arithmetic and the sign.
     The small model computing the new price itself (calculator, then `set_price`) passed 4 of 15 such changes on
-    1,000 held-out tasks of seed 7,770,043, and wrote a raise for most failed cuts; here the instruction's verb is
-    copied into `direction` and its number into `percent`."""
+    1,000 held-out tasks of seed 7,770,043 (on seed 7,770,039 it wrote a raise for 9 of 10 failed cuts); here the
+    instruction's verb is copied into `direction` and its number into `percent`."""
     prods, f = ctx.c("products"), ctx.f
     rec = require(ctx, prods, args["id"], "product")
     pct = Decimal(str(args["percent"]))
