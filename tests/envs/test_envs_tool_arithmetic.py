@@ -1,5 +1,6 @@
-"""Arithmetic the tools do for the agent: a listing's `sum_of` adds a field up over every match (all pages), and the
-calendar's delay tool pushes a meeting back by minutes. References use them, so an agent copies one number from a
+"""Arithmetic and choices the tools do for the agent: a listing's `sum_of` adds a field up over every match (all
+pages), the calendar's delay tool pushes a meeting back by minutes, the inventory changes a price by a percentage and
+the tickets assign by an agent's name. References use them, so an agent copies one number from a
 result instead of adding a list or walking a clock; wrong uses fail loudly and wrong references fail the verifier."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from envs.errors import ToolCallError
 from envs.families._kit import paginate
 from envs.families.calendar.model import hm, minutes
 from envs.generator import capabilities, generate_records
-from envs.runtime import execute
+from envs.runtime import Trace, execute
 from envs.spec import Call, TaskRecord
 
 HITS = [{"id": f"R-{i}", "amount": 10.25 * i, "n": i} for i in range(1, 26)]
@@ -46,12 +47,22 @@ def _sum_records() -> list[tuple[TaskRecord, int]]:
     return out
 
 
+def _run(rec: TaskRecord, calls: list[Call] | None = None) -> Trace:
+    """Execute `calls` (by default the reference's) in the task's environment, with its search and python."""
+    search, python = capabilities(rec.environment)
+    return execute(rec.environment, rec.solution.calls if calls is None else calls, search=search, python=python)
+
+
+def _passes(rec: TaskRecord, trace: Trace, answer: str | None = None) -> bool:
+    """Whether the task's verifier accepts the trace's state change with `answer` (by default the reference's)."""
+    return rec.verifier.check(trace.diff(), rec.solution.answer if answer is None else answer, trace.ws.get).passed
+
+
 def test_a_sum_reference_is_one_listing_whose_sum_the_answer_copies() -> None:
     found = _sum_records()
     assert {rec.task.family for rec, _ in found} == {"hr", "filesystem", "inventory", "travel"}
     for rec, i in found:
-        search, python = capabilities(rec.environment)
-        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        trace = _run(rec)
         value = trace.results[i].value
         spec = rec.environment.tool(rec.solution.calls[i].tool)
         assert spec is not None
@@ -62,9 +73,9 @@ def test_a_sum_reference_is_one_listing_whose_sum_the_answer_copies() -> None:
             assert value["sum"] == round(sum(it[field] for it in value[spec.config["items_key"]]), 2)
         answer = rec.solution.answer
         assert answer and str(value["sum"]) in answer, (answer, value["sum"])
-        assert rec.verifier.check(trace.diff(), answer, trace.ws.get).passed
+        assert _passes(rec, trace, answer)
         wrong = answer.replace(str(value["sum"]), str(round(value["sum"] + 1, 2)))
-        assert not rec.verifier.check(trace.diff(), wrong, trace.ws.get).passed, wrong
+        assert not _passes(rec, trace, wrong), wrong
 
 
 def _uses(family: str, impl: str, seed: int, n: int = 200) -> list[tuple[TaskRecord, int]]:
@@ -100,8 +111,7 @@ def test_a_push_back_reference_delays_by_the_minutes_and_keeps_the_length() -> N
     found = _delays()
     assert len(found) >= 5
     for rec, i in found:
-        search, python = capabilities(rec.environment)
-        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        trace = _run(rec)
         moved = trace.results[i].value["event"]
         _, shift = _arg(rec, rec.solution.calls[i], "minutes")
         start, end = sorted(v for v in moved.values() if isinstance(v, str) and len(v) == 5 and v[2] == ":")
@@ -111,22 +121,18 @@ def test_a_push_back_reference_delays_by_the_minutes_and_keeps_the_length() -> N
         assert f"It starts at {old[0]}; pushing it back by {shift} minutes." == rec.solution.calls[i].thought
         assert start == hm(minutes(old[0]) + int(shift)), (moved, old, shift)  # type: ignore[call-overload]
         assert minutes(end) - minutes(start) == minutes(old[1]) - minutes(old[0])
-        assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
+        assert _passes(rec, trace)
         # 30 minutes more is a different slot: the verifier says no (or the tool refuses it)
-        calls = _replace_arg(rec, i, "minutes", int(shift) + 30)  # type: ignore[call-overload]
-        wrong = execute(rec.environment, calls, search=search, python=python)
-        assert wrong.results[i].is_error or not rec.verifier.check(wrong.diff(), rec.solution.answer,
-                                                                     wrong.ws.get).passed
+        wrong = _run(rec, _replace_arg(rec, i, "minutes", int(shift) + 30))  # type: ignore[call-overload]
+        assert wrong.results[i].is_error or not _passes(rec, wrong)
 
 
 def test_a_delay_past_office_hours_or_by_nothing_is_refused_with_a_reason() -> None:
     rec, i = _delays()[0]
     call = rec.solution.calls[i]
     key, _ = _arg(rec, call, "minutes")
-    search, python = capabilities(rec.environment)
     for minutes_, reason in ((600, "between 09:00 and 17:00"), (0, "must be >= 1")):
-        calls = [*rec.solution.calls[:i], Call(call.tool, {**call.arguments, key: minutes_})]
-        trace = execute(rec.environment, calls, search=search, python=python)
+        trace = _run(rec, [*rec.solution.calls[:i], Call(call.tool, {**call.arguments, key: minutes_})])
         assert trace.results[i].is_error and reason in str(trace.results[i].content), trace.results[i].content
 
 
@@ -134,24 +140,21 @@ def test_a_price_change_by_percentage_rounds_half_up_to_cents_and_the_other_dire
     found = _uses("inventory", "inventory.adjust_price", 6262)
     assert len(found) >= 10
     for rec, i in found:
-        search, python = capabilities(rec.environment)
-        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        trace = _run(rec)
         out = trace.results[i].value
         _, direction = _arg(rec, rec.solution.calls[i], "direction")
         _, pct = _arg(rec, rec.solution.calls[i], "percent")
         cents = round(out["old_price"] * 100) * (100 + pct if direction == "raise" else 100 - pct)  # type: ignore
         assert out["price"] == (cents + 50) // 100 / 100, (out, direction, pct)
-        assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
+        assert _passes(rec, trace)
         flipped = "cut" if direction == "raise" else "raise"
-        wrong = execute(rec.environment, _replace_arg(rec, i, "direction", flipped), search=search, python=python)
-        assert not rec.verifier.check(wrong.diff(), rec.solution.answer, wrong.ws.get).passed
+        assert not _passes(rec, _run(rec, _replace_arg(rec, i, "direction", flipped)))
 
 
 def test_a_price_change_by_nothing_or_by_everything_is_refused_with_a_reason() -> None:
     rec, i = _uses("inventory", "inventory.adjust_price", 6262)[0]
-    search, python = capabilities(rec.environment)
     for pct in (0, 100):
-        trace = execute(rec.environment, _replace_arg(rec, i, "percent", pct), search=search, python=python)
+        trace = _run(rec, _replace_arg(rec, i, "percent", pct))
         assert trace.results[i].is_error, trace.results[i].content
         assert "percent" in str(trace.results[i].content)
 
@@ -160,16 +163,13 @@ def test_an_assign_by_name_finds_the_agent_and_an_unknown_name_is_refused_with_a
     found = _uses("tickets", "tickets.assign_named", 6161)
     assert len(found) >= 5
     for rec, i in found:
-        search, python = capabilities(rec.environment)
-        trace = execute(rec.environment, rec.solution.calls, search=search, python=python)
+        trace = _run(rec)
         _, name = _arg(rec, rec.solution.calls[i], "agent_name")
         assert trace.results[i].value["assignee"] == name
-        assert rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
-        shouted = execute(rec.environment, _replace_arg(rec, i, "agent_name", f" {str(name).upper()} "),
-                          search=search, python=python)  # the directory's name, in other case and spacing
-        assert rec.verifier.check(shouted.diff(), rec.solution.answer, shouted.ws.get).passed
+        assert _passes(rec, trace)
+        shouted = _run(rec, _replace_arg(rec, i, "agent_name", f" {str(name).upper()} "))  # other case, spacing
+        assert _passes(rec, shouted)
     rec, i = found[0]
-    search, python = capabilities(rec.environment)
-    trace = execute(rec.environment, _replace_arg(rec, i, "agent_name", "Nobody Atall"), search=search, python=python)
+    trace = _run(rec, _replace_arg(rec, i, "agent_name", "Nobody Atall"))
     assert trace.results[i].is_error and "no agent is named 'Nobody Atall'" in str(trace.results[i].content)
-    assert not rec.verifier.check(trace.diff(), rec.solution.answer, trace.ws.get).passed
+    assert not _passes(rec, trace)
