@@ -165,32 +165,10 @@ def test_a_price_change_copies_the_instructions_verb_and_percentage_into_the_too
             args = {_spec(rec, call).config["params"][k]: v for k, v in call.arguments.items()}
             verb = args["direction"].capitalize()
             assert f"{verb} the price of the " in rec.task.instruction
-            # quoted, so the verb tokenizes in the thinking as it does after the parameter tag
-            assert call.thought.endswith(f'"{args["direction"]}" it by {args["percent"]}%.'), call.thought
+            assert call.thought.endswith(f"{args['direction']} it by {args['percent']}%."), call.thought
             cuts, raises = cuts + (verb == "Cut"), raises + (verb == "Raise")
     assert cuts >= 5 and raises >= 5
     assert 0.3 < cuts / (cuts + raises) < 0.7  # the generator no longer leans to raising
-
-
-def test_a_price_changes_verb_tokenizes_in_the_thinking_as_in_the_call() -> None:
-    """The shipped tokenizer splits " cut" after a space and `cut` after the parameter tag differently; the
-    thinking quotes the verb so the call's tokens appear in it as they are written, which is what the model's
-    pointer copies (unquoted, 10 of 11 failed cuts of seed 7,770,047 wrote "raise")."""
-    from model_backend.local.backend import SHIPPED_CHECKPOINT
-    from model_backend.local.tokenizer import ChatTokenizer
-
-    tok = ChatTokenizer.load(SHIPPED_CHECKPOINT / "tokenizer.json")
-    seen = set()
-    for rec in generate_records(120, 6262, ["inventory"], (1, 2)):
-        for call in rec.solution.calls:
-            if _impl(rec, call) != "inventory.adjust_price":
-                continue
-            verb = {_spec(rec, call).config["params"][k]: v for k, v in call.arguments.items()}["direction"]
-            written = tok.encode(f'string="true">{verb}<')[len(tok.encode('string="true">')):-1]
-            thought = tok.encode(call.thought)
-            assert any(thought[i:i + len(written)] == written for i in range(len(thought))), (verb, call.thought)
-            seen.add(verb)
-    assert seen == {"raise", "cut"}
 
 
 def test_a_config_file_is_read_for_the_setting_the_question_asks() -> None:

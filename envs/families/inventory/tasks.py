@@ -125,8 +125,7 @@ def reprice(g: GoalBuilder) -> None:
     # Even odds: at 0.6 the model leant to raising, and wrote a raise for 9 of 10 failed cuts (seed 7,770,039).
     up = g.rng.random() < 0.5
     verb = "Raise" if up else "Cut"
-    # The look-up names the price change: one failed task of seed 7,770,047 took it for a restock.
-    sku, hit = _find(g, p[f("name")], f"I look up the {p[f('name')]} to change its price.")
+    sku, hit = _find(g, p[f("name")], f"I look up the {p[f('name')]} to get its id.")
     scaled = round(hit[f("price")] * 100) * (100 + pct if up else 100 - pct)  # in 1/100 cents, exact
     if scaled % 100 == 50:
         raise GenerationError("exactly half a cent: the task should not hinge on the rounding rule")
@@ -134,10 +133,7 @@ def reprice(g: GoalBuilder) -> None:
     by = g.param("seasonal price adjustment", pct, f"{pct}%")
     # `adjust_price` takes the instruction's verb and number as they are; the calculator path (the model writing
     # the factor's sign and the new price itself) passed 4 of 15 (seed 7,770,043).
-    # The thinking quotes the verb so it tokenizes as the argument does: unquoted, " cut" is `Ġc|ut` there and
-    # `c|ut` after the parameter tag (" raise" one token, `r|aise`), and 10 of 11 failed cuts of seed 7,770,047
-    # thought "cut" and wrote "raise". Quoted, both are `c|ut` / `r|aise`, a copy the pointer makes token by token.
-    res = g.do("adjust_price", f'{sku} costs {money(hit[f("price")])}; "{verb.lower()}" it by {pct}%.', id=sku,
+    res = g.do("adjust_price", f"{sku} costs {money(hit[f('price')])}; {verb.lower()} it by {pct}%.", id=sku,
                direction=verb.lower(), percent=pct)
     if res["price"] != new:
         raise GenerationError("the tool's rounding differs from exact cents")
