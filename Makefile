@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: all install docker sandbox-image test test-fast demo bench lint clean
+.PHONY: all install docker sandbox-image test test-fast lint-imports demo bench lint clean
 
 all: test
 
@@ -23,10 +23,14 @@ docker:
 	@if [ -f scripts/ensure-docker.sh ]; then bash scripts/ensure-docker.sh; fi
 
 sandbox-image: install docker
-	@if [ -d tools/sandbox ] && [ -f tools/sandbox/__main__.py ]; then $(PY) -m tools.sandbox build; fi
+	@if [ -d tools/sandbox ] && [ -f tools/sandbox/__main__.py ]; then $(PY) -m agentkit.sandbox build; fi
 
-test: install sandbox-image
+test: install sandbox-image lint-imports
 	$(PY) -m pytest -q -ra
+
+# The layer contracts of .importlinter over the installed namespace (DESIGN §0): a crossed layer fails `make test`.
+lint-imports: install
+	$(PY) scripts/lint_imports.py
 
 test-fast: install
 	$(PY) -m pytest -q -x -m "not docker"

@@ -1,7 +1,7 @@
 """agentkit: agentic tool use in the style of DeepSeek-V3.2.
 
 The whole public surface, in reading order: messages, tools, the backend contract, the loop and its events, errors.
-Backends (`model_backend`), shipped tools (`tools`) and environments (`envs`) are separate packages that build on
+Backends (`agentkit.backends`), shipped tools (`tools`) and environments (`agentkit.envs`) are separate packages that build on
 these contracts; importing agentkit never imports torch or docker.
 """
 

@@ -30,27 +30,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from envs.eval import AttemptRecord, EvalSummary, ResultsFile, evaluate, summarize
-from envs.generator import generate, generate_records
-from envs.spec import TaskRecord
-from model_backend.local.backend import SHIPPED_CHECKPOINT, manifest_lineage
-from model_backend.local.diagnose import diagnose_turns
-from model_backend.local.train import (
-    AGENT_SETTINGS,
-    agent_factory,
-    encode_records,
-    greedy_predictor,
-    layer_topk_recalls,
-    mean_recalls,
-    shipped_backend,
-)
+from agentkit.envs.eval import AttemptRecord, EvalSummary, ResultsFile, evaluate, summarize
+from agentkit.envs.generator import generate, generate_records
+from agentkit.envs.spec import TaskRecord
+from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, manifest_lineage
+from agentkit.training.diagnose import diagnose_turns
+from agentkit.backends.local.shipped import shipped_backend
+from agentkit.training.agent import AGENT_SETTINGS, agent_factory
+from agentkit.training.data import encode_records
+from agentkit.training.metrics import greedy_predictor, layer_topk_recalls, mean_recalls
 
 EVAL_SEED = 7_770_001
 """Generator seed of the held-out set (the training seed is in the manifest; they must differ)."""
 
 
 def held_out(per_family: int, difficulties: tuple[int, ...], seed: int) -> list[TaskRecord]:
-    from envs.families import families
+    from agentkit.envs.families import families
 
     n = per_family * len(families())
     return generate_records(n, seed, None, difficulties, workers=1)
@@ -114,7 +109,7 @@ async def run_eval(
 
 
 def write_records(path: Path, records: list[AttemptRecord]) -> None:
-    """The attempts as an eval results file (`envs.eval.load_results` reads it back), replacing any old one."""
+    """The attempts as an eval results file (`agentkit.envs.eval.load_results` reads it back), replacing any old one."""
     path.unlink(missing_ok=True)
     results = ResultsFile(path)
     with results.open_for_append({"kind": "header", "source": "bench_agent_quality", "attempts": len(records)}) as f:

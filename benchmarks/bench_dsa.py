@@ -39,9 +39,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from model_backend.local.cache import DSACache
-from model_backend.local.cpu import native_bf16
-from model_backend.local.model import DSAConfig, DSATransformer
+from agentkit.backends.local.cache import DSACache
+from agentkit.backends.local.cpu import native_bf16
+from agentkit.backends.local.model import DSAConfig, DSATransformer
 
 PAGE = 4096
 

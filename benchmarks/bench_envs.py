@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from envs.errors import GenerationError  # noqa: E402
-from envs.families import families  # noqa: E402
-from envs.generator import DISCARD_REASONS, build_task, check_task, generate, plan, task_seed  # noqa: E402
-from envs.spec import TaskRecord  # noqa: E402
+from agentkit.envs.errors import GenerationError  # noqa: E402
+from agentkit.envs.families import families  # noqa: E402
+from agentkit.envs.generator import DISCARD_REASONS, build_task, check_task, generate, plan, task_seed  # noqa: E402
+from agentkit.envs.spec import TaskRecord  # noqa: E402
 
 
 def build_only(n: int, seed: int, names: tuple[str, ...]) -> tuple[float, float, list[TaskRecord]]:

@@ -25,10 +25,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from envs.eval import default_agent_factory, evaluate, needs_python
-from envs.generator import generate_records
-from envs.spec import TaskRecord, write_jsonl
-from model_backend.remote import RemoteBackend
+from agentkit.envs.eval import default_agent_factory, evaluate, needs_python
+from agentkit.envs.generator import generate_records
+from agentkit.envs.spec import TaskRecord, write_jsonl
+from agentkit.backends.remote import RemoteBackend
 
 
 def make_tasks(n: int) -> list[TaskRecord]:
@@ -39,7 +39,7 @@ def make_tasks(n: int) -> list[TaskRecord]:
 @contextlib.contextmanager
 def oracle_process(task_file: Path) -> Iterator[str]:
     """The oracle server in its own process, so it does not compete with the harness for this interpreter's GIL."""
-    proc = subprocess.Popen([sys.executable, "-m", "envs.oracle", str(task_file)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "agentkit.testing.oracle", str(task_file)], stdout=subprocess.PIPE, text=True)
     try:
         yield proc.stdout.readline().strip()  # type: ignore[union-attr]
     finally:

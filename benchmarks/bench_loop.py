@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from agentkit import Agent, tool
-from model_backend.remote import RemoteBackend
-from model_backend.scripted_server import Reply, ScriptedServer
+from agentkit.backends.remote import RemoteBackend
+from agentkit.testing.scripted_server import Reply, ScriptedServer
 
 STEPS = 10
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from tools.sandbox import Sandbox, SandboxLimits, SandboxPool, engine, image  # noqa: E402
+from agentkit.sandbox import Sandbox, SandboxLimits, SandboxPool, engine, image  # noqa: E402
 
 LIMITS = SandboxLimits()
 

@@ -38,8 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.search import SearchIndex  # noqa: E402
-from tools.search.query import STOPWORDS, parse_query  # noqa: E402
+from agentkit.search import SearchIndex  # noqa: E402
+from agentkit.search.query import STOPWORDS, parse_query  # noqa: E402
 
 VOCABULARY = 50_000
 TARGET_QUERY_P50_MS = 5.0

@@ -3,7 +3,7 @@
 The recipe's budget is 60 minutes on a 2-core machine, but machines of that size differ a lot: an eager dense step
 of the recipe took 0.96 s on an AMD EPYC with AVX512-BF16, 1.07 s on an AMX Xeon (bfloat16 matmuls 8x faster than
 float32 there, yet the step is mostly elementwise work), and an AVX2-only EPYC takes 1.4 s in float32 and 29 s in
-(emulated) bfloat16. This benchmark times real training steps of every stage (`model_backend.local.train.time_recipe`:
+(emulated) bfloat16. This benchmark times real training steps of every stage (`agentkit.training.train.time_recipe`:
 the recipe's shape, real batches from a sample of the recipe's own data) the way `agentkit local train` runs them on
 this machine (`Recipe.bf16=None`: bfloat16 autocast where the CPU has it natively, float32 elsewhere;
 `Recipe.compile=None`: through torch.compile where a C++ compiler is present) and projects the full recipe.
@@ -28,9 +28,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from model_backend.local.backend import MANIFEST_FILE, SHIPPED_CHECKPOINT
-from model_backend.local.cpu import cpu_name, native_bf16
-from model_backend.local.train import Recipe, time_recipe
+from agentkit.backends.local.backend import MANIFEST_FILE, SHIPPED_CHECKPOINT
+from agentkit.backends.local.cpu import cpu_name, native_bf16
+from agentkit.training.manifest import time_recipe
+from agentkit.training.recipe import Recipe
 
 BUDGET_MINUTES = 60.0
 

@@ -9,8 +9,8 @@ Table of contents:
 - `cli`: `agentkit envs generate | check | show | trajectories`.
 """
 
-from envs.errors import EnvError, GenerationError, SpecError, ToolCallError
-from envs.spec import SCHEMA_VERSION, Call, Environment, Solution, Task, TaskRecord, ToolSpec, Verifier
+from agentkit.envs.errors import EnvError, GenerationError, SpecError, ToolCallError
+from agentkit.envs.spec import SCHEMA_VERSION, Call, Environment, Solution, Task, TaskRecord, ToolSpec, Verifier
 
 __all__ = [
     "SCHEMA_VERSION",

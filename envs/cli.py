@@ -1,6 +1,6 @@
 """`agentkit envs generate | check | show | trajectories` (wired into agentkit's CLI through `register`).
 
-Also runnable on its own: `python -m envs.cli generate --n 100 --out tasks.jsonl`.
+Also runnable on its own: `python -m agentkit.envs.cli generate --n 100 --out tasks.jsonl`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from envs.errors import SpecError
-from envs.spec import LineError, TaskRecord, iter_jsonl
+from agentkit.envs.errors import SpecError
+from agentkit.envs.spec import LineError, TaskRecord, iter_jsonl
 
 
 def parse_difficulty(text: str) -> list[int]:
@@ -39,7 +39,7 @@ def parse_difficulty(text: str) -> list[int]:
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("envs", help="generate, check and inspect synthetic tool-use environments")
-    sub = p.add_subparsers(dest="envs_command", required=True)
+    sub = p.add_subparsers(dest="agentkit.envs_command", required=True)
 
     g = sub.add_parser("generate", help="generate a checked task set (JSONL)")
     g.add_argument("--n", type=int, required=True, help="number of tasks to keep")
@@ -75,8 +75,8 @@ def _progress(console: Console) -> Progress:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from envs.families import families
-    from envs.generator import DISCARD_REASONS, generate
+    from agentkit.envs.families import families
+    from agentkit.envs.generator import DISCARD_REASONS, generate
 
     console = Console(stderr=True)
     fams = [f.strip() for f in args.families.split(",") if f.strip()] or list(families())
@@ -136,7 +136,7 @@ def _records(path: str, console: Console) -> tuple[list[tuple[int, TaskRecord]],
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from envs.generator import check_task
+    from agentkit.envs.generator import check_task
 
     console = Console(stderr=True)
     good, bad = _records(args.path, console)
@@ -201,7 +201,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_trajectories(args: argparse.Namespace) -> int:
-    from envs.trajectories import to_training_line
+    from agentkit.envs.trajectories import to_training_line
 
     console = Console(stderr=True)
     good, bad = _records(args.path, console)
@@ -215,7 +215,7 @@ def cmd_trajectories(args: argparse.Namespace) -> int:
 
 
 def cmd_families(args: argparse.Namespace) -> int:
-    from envs.families import families
+    from agentkit.envs.families import families
 
     for name, fam in families().items():
         print(f"{name:12} {len(fam.atoms)} templates  {fam.description}")
@@ -223,7 +223,7 @@ def cmd_families(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m envs.cli")
+    parser = argparse.ArgumentParser(prog="python -m agentkit.envs.cli")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     args = parser.parse_args(["envs", *(argv if argv is not None else sys.argv[1:])])

@@ -10,7 +10,7 @@ from agentkit.errors import AgentkitError
 
 
 class EnvError(AgentkitError):
-    """Base class of every error raised by `envs`."""
+    """Base class of every error raised by `agentkit.envs`."""
 
 
 class SpecError(EnvError):

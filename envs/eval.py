@@ -34,8 +34,8 @@ from typing import Any
 from agentkit.errors import AgentkitError
 from agentkit.loop import Agent
 from agentkit.messages import Message, dump_messages, parse_messages
-from envs.runtime import PYTHON_IMPL, Episode, SandboxPython
-from envs.spec import LineError, TaskRecord, iter_jsonl
+from agentkit.envs.runtime import PYTHON_IMPL, Episode, SandboxPython
+from agentkit.envs.spec import LineError, TaskRecord, iter_jsonl
 
 RESULTS_VERSION = 1
 DEFAULT_SYSTEM_PROMPT = (
@@ -191,7 +191,7 @@ def default_agent_factory(
     max_tokens: int | None = None,
 ) -> AgentFactory:
     """Agents over `backend` with the episode's tools and a system prompt (text, or a function of the task: a model
-    trained on `envs.trajectories` expects the prompt it was trained with)."""
+    trained on `agentkit.envs.trajectories` expects the prompt it was trained with)."""
 
     def make(episode: Episode) -> Agent:
         prompt = system_prompt(episode.record) if callable(system_prompt) else system_prompt
@@ -347,7 +347,7 @@ async def evaluate(
 
 async def _open_sandbox_pool(concurrency: int) -> Any:
     try:
-        from tools.sandbox import SandboxPool
+        from agentkit.sandbox import SandboxPool
     except ImportError as exc:  # pragma: no cover - the sandbox ships with agentkit
         raise EvalError(f"tasks need the Python sandbox, which cannot be imported: {exc}") from exc
     return SandboxPool(size=min(concurrency, 4))

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("positional", nargs="*", metavar="compare A B | report RESULTS", help=argparse.SUPPRESS)
     p.add_argument("--tasks", help="task set (JSONL, from `agentkit envs generate`)")
-    from agentkit.cli import add_backend_arguments
+    from agentkit.backends.options import add_backend_arguments
 
     add_backend_arguments(p)
     p.add_argument("--concurrency", type=int, default=8)
@@ -58,14 +58,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _run(console: Any, args: argparse.Namespace) -> int:
 
-    from agentkit.cli import make_backend
-    from envs.eval import (
+    from agentkit.backends.options import backend_from_args
+    from agentkit.envs.eval import (
         EvalError,
         default_agent_factory,
         load_results,
         load_tasks,
     )
-    from envs.report import print_summary, write_html
+    from agentkit.envs.report import print_summary, write_html
 
     bad: list[str] = []
     tasks = load_tasks(args.tasks, on_error=lambda e: bad.append(str(e)))
@@ -74,7 +74,7 @@ def _run(console: Any, args: argparse.Namespace) -> int:
     if not tasks:
         raise EvalError(f"{args.tasks} holds no readable task")
     out = Path(args.out) if args.out else Path(args.tasks).with_suffix(".results.jsonl")
-    backend = make_backend(args)
+    backend = backend_from_args(args)
     config = {"provider": args.provider, "model": getattr(backend, "model", None), "thinking": args.thinking,
               "max_turns": args.max_turns, "tasks": str(Path(args.tasks).name)}  # fmt: skip
     factory = default_agent_factory(backend, thinking=args.thinking, max_turns=args.max_turns)
@@ -116,7 +116,7 @@ def evaluate_live(
 ) -> tuple[Any, bool]:
     """`evaluate` with a live progress bar; Ctrl-C returns the summary of what finished.
     Returns (summary, interrupted). `closing`: a backend to close at the end."""
-    from envs.eval import evaluate, load_results, summarize
+    from agentkit.envs.eval import evaluate, load_results, summarize
 
     with eval_progress(console, len(tasks) * k) as on_attempt:
 
@@ -137,8 +137,8 @@ def evaluate_live(
 
 
 def _compare(console: Any, files: list[str], k: int) -> int:
-    from envs.eval import compare, load_results
-    from envs.report import print_comparison
+    from agentkit.envs.eval import compare, load_results
+    from agentkit.envs.report import print_comparison
 
     if len(files) != 2:
         raise ConfigurationError("usage: agentkit eval compare A.jsonl B.jsonl")
@@ -151,8 +151,8 @@ def _compare(console: Any, files: list[str], k: int) -> int:
 
 
 def _report(console: Any, files: list[str], k: int) -> int:
-    from envs.eval import load_results, summarize
-    from envs.report import print_summary, write_html
+    from agentkit.envs.eval import load_results, summarize
+    from agentkit.envs.report import print_summary, write_html
 
     if len(files) != 1 or not Path(files[0]).exists():
         raise ConfigurationError("usage: agentkit eval report RESULTS.jsonl (an existing results file)")

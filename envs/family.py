@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from envs.errors import GenerationError
-from envs.runtime import BM25Search, ReferencePython, SearchBackend, ToolContext, Workspace, call_tool
-from envs.spec import AnswerCheck, Call, Environment, Predicate, ToolSpec
+from agentkit.envs.errors import GenerationError
+from agentkit.envs.runtime import BM25Search, ReferencePython, SearchBackend, ToolContext, Workspace, call_tool
+from agentkit.envs.spec import AnswerCheck, Call, Environment, Predicate, ToolSpec
 
 Op = Callable[[ToolContext, dict[str, Any]], Any]
 Atom = Callable[["GoalBuilder"], None]
@@ -151,13 +151,12 @@ class GoalBuilder:
         expression writes each value the way the results do (`money`), so every digit is a copy.
 
         The thought reads "Adding up the 3 salaries: #1 HR-2091 158000, #2 ...": how many values, copied from the
-        listing's `total`, then each value numbered, with its record id or name, in result order. The labels
-        alone gave every copy an anchor, but the model did not know where the list ends: on 1,000 held-out tasks
-        (seed 7,770,031) the commonest failed sum repeated the last item (`HR-2100 82000, HR-2100 82000` for two
-        records), so the list stops where its number reaches the stated count. Measured on 1,000 held-out tasks (seed
-        7,770,035), it did not: the model copies the count right and then numbers past it or stops short in 27 of 63
-        sums (README, Quality). Listings that can add up (`sum_all`) now do; this remains for the ledger, whose postings
-        are negative amounts the answer states without their sign."""
+        listing's `total`, then each value numbered, with its record id or name, in result order. The labels give
+        every copy an anchor; the stated count is meant to tell the model where the list ends (without it, the
+        commonest failed sum repeated the last item). It did not suffice: a small model copies the count right and
+        still numbers past it or stops short (docs/envs.md and docs/quality_history.md have the counts), so listings
+        that can add up (`sum_of`) now do; this remains for the ledger, whose postings are negative amounts the answer
+        states without their sign."""
         if len(values) == 1:
             return values[0]
         if len(labels) != len(values):
@@ -246,7 +245,7 @@ class GoalBuilder:
         w = self.w
         if not w.data.get("handbook"):
             return shown
-        from envs.families._kit import policy_doc
+        from agentkit.envs.families._kit import policy_doc
 
         title = f"{topic.capitalize()} policy"
         if any(d["title"] == title for d in w.env.corpus):

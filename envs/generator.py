@@ -30,11 +30,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from envs.errors import GenerationError, SpecError
-from envs.families import families
-from envs.family import Family, Goal, GoalBuilder, World, pick
-from envs.runtime import BM25Search, ReferencePython, SearchBackend, Workspace, execute
-from envs.spec import (
+from agentkit.envs.errors import GenerationError, SpecError
+from agentkit.envs.families import families
+from agentkit.envs.family import Family, Goal, GoalBuilder, World, pick
+from agentkit.envs.runtime import BM25Search, ReferencePython, SearchBackend, Workspace, execute
+from agentkit.envs.spec import (
     Solution,
     Task,
     TaskRecord,

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from envs.eval import AttemptRecord, Comparison, EvalSummary, GroupStats
+from agentkit.envs.eval import AttemptRecord, Comparison, EvalSummary, GroupStats
 
 
 def _pct(x: float) -> str:

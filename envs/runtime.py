@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from envs.errors import SpecError, ToolCallError
-from envs.spec import Call, Diff, Environment, Record, State, TaskRecord, ToolSpec, Verdict, empty_diff
+from agentkit.envs.errors import SpecError, ToolCallError
+from agentkit.envs.spec import Call, Diff, Environment, Record, State, TaskRecord, ToolSpec, Verdict, empty_diff
 
 PYTHON_IMPL = "kit.python"
 """The one implementation that needs a code runner; the runtime hands the code to the episode's `PythonRunner`."""
@@ -188,7 +188,7 @@ def tokens(text: str) -> list[str]:
 
 class BM25Search:
     """Pure-Python BM25 over a small corpus: deterministic (ties broken by doc id) and dependency-free, so the
-    generator can prove a search task solvable without any index service. `tools.search` plugs in through
+    generator can prove a search task solvable without any index service. `agentkit.search` plugs in through
     `SearchBackend` for agents that should use the real FTS5 index."""
 
     def __init__(self, corpus: list[dict[str, str]], k1: float = 1.2, b: float = 0.75) -> None:
@@ -224,7 +224,7 @@ class BM25Search:
 
 @dataclass(frozen=True)
 class _CorpusDoc:
-    """One corpus document as a `tools.search` DocumentSource (the key is the document id)."""
+    """One corpus document as a `agentkit.search` DocumentSource (the key is the document id)."""
 
     doc_id: str
     title: str
@@ -236,7 +236,7 @@ class _CorpusDoc:
 
     @property
     def config(self) -> str:
-        return "envs-corpus-v1"
+        return "agentkit.envs-corpus-v1"
 
     def stamp(self) -> tuple[int, int] | None:
         return None
@@ -245,22 +245,22 @@ class _CorpusDoc:
         return f"{self.title}\n{self.text}".encode()
 
     def chunks(self, content: bytes) -> list[Any]:
-        from tools.search import Chunk
+        from agentkit.search import Chunk
 
         return [Chunk(title=self.title, text=self.text, line=1)]
 
 
 class FTSSearch:
-    """`SearchBackend` over `tools.search.SearchIndex` (SQLite FTS5, BM25): the task's corpus is indexed into
+    """`SearchBackend` over `agentkit.search.SearchIndex` (SQLite FTS5, BM25): the task's corpus is indexed into
     `path` (a temporary file by default) under the root "envs". Imported lazily; needs SQLite with FTS5."""
 
     def __init__(self, corpus: list[dict[str, str]], path: str | None = None) -> None:
         import tempfile
 
-        from tools.search import SearchIndex
+        from agentkit.search import SearchIndex
 
         if path is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="envs-fts-")
+            self._tmp = tempfile.TemporaryDirectory(prefix="agentkit.envs-fts-")
             path = f"{self._tmp.name}/corpus.sqlite"
         self.index = SearchIndex(path)
         self.index.add_documents("envs", [_CorpusDoc(d["id"], d.get("title", ""), d.get("text", "")) for d in corpus],
@@ -318,7 +318,7 @@ def _run_reference(code: str, file_items: tuple[tuple[str, str], ...]) -> str:
 
 
 class SandboxPython:
-    """A `PythonRunner` over a `tools.sandbox.Sandbox` (duck-typed: `run_python(code)` and, if present,
+    """A `PythonRunner` over a `agentkit.sandbox.Sandbox` (duck-typed: `run_python(code)` and, if present,
     `put_file(path, data)`). The environment's files are copied into the sandbox's work directory before the first
     run; the interpreter keeps its state across calls, as the python tool's description promises."""
 
@@ -391,7 +391,7 @@ class ToolResult:
 
 
 def _resolve(impl: str) -> Callable[[ToolContext, dict[str, Any]], Any]:
-    from envs.families import resolve  # families import this module; resolve lazily
+    from agentkit.envs.families import resolve  # families import this module; resolve lazily
 
     return resolve(impl)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envs.errors import SpecError
+from agentkit.envs.errors import SpecError
 
 SCHEMA_VERSION = 1
 """Bump when a record written by this version cannot be read by the previous one."""
@@ -61,7 +61,7 @@ class ToolSpec:
     description: str
     parameters: dict[str, Any]
     impl: str
-    """"<family>.<operation>" (or "kit.<operation>" for shared ones); resolved by `envs.families.resolve`."""
+    """"<family>.<operation>" (or "kit.<operation>" for shared ones); resolved by `agentkit.envs.families.resolve`."""
     config: dict[str, Any] = field(default_factory=dict)
     """Bindings for the implementation: `params` maps the schema's argument names to canonical ones, etc."""
     writes: bool = False

@@ -20,10 +20,10 @@ from agentkit.messages import (
     UserMessage,
     dump_messages,
 )
-from envs.families import families
-from envs.generator import capabilities
-from envs.runtime import Workspace, call_tool
-from envs.spec import TaskRecord
+from agentkit.envs.families import families
+from agentkit.envs.generator import capabilities
+from agentkit.envs.runtime import Workspace, call_tool
+from agentkit.envs.spec import TaskRecord
 
 RULES = (
     "Work only through the tools. Look values up instead of guessing them, change nothing you were not asked to "

@@ -13,7 +13,7 @@ import os
 from agentkit import Agent, UserMessage, tool
 from agentkit.console import EventPrinter
 from agentkit.events import Final
-from model_backend import RemoteBackend
+from agentkit.backends import RemoteBackend
 
 RATES = {"EUR": 1.0, "USD": 1.08, "JPY": 162.3}
 

@@ -7,9 +7,9 @@ and render its training transcript. Needs no model and no Docker.
 import asyncio
 import json
 
-from envs.generator import generate_records
-from envs.runtime import PYTHON_IMPL, Episode, ReferencePython
-from envs.trajectories import render
+from agentkit.envs.generator import generate_records
+from agentkit.envs.runtime import PYTHON_IMPL, Episode, ReferencePython
+from agentkit.envs.trajectories import render
 
 
 async def main() -> None:

@@ -15,7 +15,7 @@ import tempfile
 
 from agentkit import Agent, tool
 from agentkit.events import Final, ReasoningDelta, TextDelta, ToolCallDelta, ToolResult
-from model_backend.local.backend import (
+from agentkit.backends.local.backend import (
     SHIPPED_CHECKPOINT,
     WEIGHTS_FILE,
     LocalDSABackend,

@@ -14,13 +14,13 @@ import tempfile
 
 import openai
 
-from model_backend.local.backend import (
+from agentkit.backends.local.backend import (
     SHIPPED_CHECKPOINT,
     WEIGHTS_FILE,
     LocalDSABackend,
     init_random_checkpoint,
 )
-from model_backend.server import ChatServer
+from agentkit.backends.server import ChatServer
 
 ADD = {"type": "function", "function": {"name": "add", "description": "Add two integers.", "parameters": {
     "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}}  # fmt: skip

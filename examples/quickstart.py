@@ -7,7 +7,7 @@ Any OpenAI-compatible server:  AGENTKIT_PROVIDER=vllm VLLM_BASE_URL=http://127.0
 import os
 
 from agentkit import Agent, tool
-from model_backend import RemoteBackend
+from agentkit.backends import RemoteBackend
 
 
 @tool

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agentkit.tools import RunContext, reset_current_run, set_current_run  # noqa: E402
-from tools.sandbox import Sandbox, SandboxLimits, SandboxPool, python_tool  # noqa: E402
+from agentkit.sandbox import Sandbox, SandboxLimits, SandboxPool, python_tool  # noqa: E402
 
 
 async def main() -> None:

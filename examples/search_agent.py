@@ -8,8 +8,8 @@ Your own documents instead:  agentkit search index docs/ --db docs.sqlite, then 
 import os
 
 from agentkit import Agent
-from model_backend import RemoteBackend
-from tools.search import search_tool
+from agentkit.backends import RemoteBackend
+from agentkit.search import search_tool
 
 backend = RemoteBackend(os.environ.get("AGENTKIT_PROVIDER", "deepseek"), os.environ.get("AGENTKIT_MODEL"))
 agent = Agent(

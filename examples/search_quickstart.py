@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools.search import SearchIndex, search_tool
+from agentkit.search import SearchIndex, search_tool
 
 DEMO = {
     "guide/install.md": "# Install\n\nRun `pip install agentkit`.\n\n## From source\n\nClone the repository, then `make`.\n",

@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 
-from tools.search import SearxngProvider, WebSearchError, search_tool
+from agentkit.search import SearxngProvider, WebSearchError, search_tool
 
 
 async def main() -> int:

@@ -7,7 +7,7 @@ import asyncio
 import os
 
 from agentkit import Agent, AssistantTurn, Final, ReasoningDelta, TextDelta, ToolResult, tool
-from model_backend import RemoteBackend
+from agentkit.backends import RemoteBackend
 
 
 @tool

@@ -3,7 +3,7 @@
 Only light modules are imported here; the local model (torch) loads on first use.
 """
 
-from model_backend.providers import PROFILES, ModelRules, Profile, get_profile
-from model_backend.remote import RemoteBackend
+from agentkit.backends.providers import PROFILES, ModelRules, Profile, get_profile
+from agentkit.backends.remote import RemoteBackend
 
 __all__ = ["PROFILES", "ModelRules", "Profile", "RemoteBackend", "get_profile"]

@@ -61,10 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def make_backend(args: argparse.Namespace) -> Any:
     if args.provider != "local":
-        from model_backend.remote import RemoteBackend  # noqa: PLC0415
+        from agentkit.backends.remote import RemoteBackend  # noqa: PLC0415
 
         return RemoteBackend(args.provider, args.model, base_url=args.base_url)
-    from model_backend.local.backend import LocalDSABackend, init_random_checkpoint  # noqa: PLC0415 - torch on demand
+    from agentkit.backends.local.backend import LocalDSABackend, init_random_checkpoint  # noqa: PLC0415 - torch on demand
 
     checkpoint = args.checkpoint
     if args.random_init:
@@ -82,7 +82,7 @@ def make_backend(args: argparse.Namespace) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from model_backend.server import ChatServer, ServerLimits  # noqa: PLC0415
+    from agentkit.backends.server import ChatServer, ServerLimits  # noqa: PLC0415
 
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
         print(f"warning: serving on {args.host} without an API key: anyone who can reach it can use the model",

@@ -21,13 +21,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+from agentkit.backends.providers import ModelRules, Profile, ThinkingSwitch, get_profile
+from agentkit.backends.sse import iter_sse
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from agentkit import errors
 from agentkit.backend import ChatDelta, ChatRequest, ToolCallFragment, Usage
 from agentkit.messages import WirePolicy, to_wire
-from model_backend.providers import ModelRules, Profile, ThinkingSwitch, get_profile
-from model_backend.sse import iter_sse
 
 log = logging.getLogger("agentkit.remote")
 

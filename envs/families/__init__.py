@@ -10,8 +10,8 @@ import pkgutil
 from functools import cache
 from typing import Any
 
-from envs.errors import SpecError
-from envs.family import Family, Op
+from agentkit.envs.errors import SpecError
+from agentkit.envs.family import Family, Op
 
 
 @cache
@@ -31,7 +31,7 @@ def families() -> dict[str, Family]:
 @cache
 def resolve(impl: str) -> Op:
     """The implementation named by a `ToolSpec.impl` ("family.op" or "kit.op")."""
-    from envs.families import _kit
+    from agentkit.envs.families import _kit
 
     ns, _, op = impl.partition(".")
     table = _kit.OPS if ns == "kit" else (families()[ns].ops if ns in families() else None)

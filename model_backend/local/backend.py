@@ -115,7 +115,7 @@ class LocalDSABackend:
     `temperature` > 0; `seed` makes sampling reproducible (also per request via `extra={"seed": n}`).
     `thinking` is the default when a request leaves `thinking` unset, `max_tokens` when it leaves `max_tokens` unset;
     left as None, both come from the checkpoint's manifest (its `agent` section: the settings the model was trained
-    and measured with; for the shipped model thinking on and 320 tokens a turn), else thinking off and 1024 tokens.
+    and measured with, so the shipped model runs as it was trained), else thinking off and 1024 tokens.
     `beams` > 1 decodes each turn by beam search of that width (beam.py; greedy only, delivered when the turn is
     complete), also per request via `extra={"beams": n}` up to the backend's width; None: the manifest's setting, else 1.
     Up to `max_batch` requests decode together (each beam search takes `beams` of the engine's max_batch x beams rows);
@@ -189,7 +189,7 @@ class LocalDSABackend:
                 raise ConfigurationError(
                     f"no trained checkpoint ships in this install ({SHIPPED_CHECKPOINT} is missing); pass a checkpoint "
                     "path, or make a randomly initialised one to try the plumbing: "
-                    "python -c 'from model_backend.local.backend import init_random_checkpoint as i; i(\"ckpt\")'"
+                    "python -c 'from agentkit.backends.local.backend import init_random_checkpoint as i; i(\"ckpt\")'"
                 )
             checkpoint = SHIPPED_CHECKPOINT
         weights, tok_file = checkpoint_paths(checkpoint)

@@ -5,7 +5,7 @@ Why: a turn of the local agent model is a short plan, then a tool call whose val
 Greedy decoding commits to each token's argmax, and a small model's slip early in a turn (a wrong digit, a stray
 quote before an id) leaves it in text it never saw in training, where it goes on to ramble. Keeping a few
 hypotheses and choosing by the probability of the whole turn recovers many of those: on held-out tasks the shipped
-model's pass@1 rises (`benchmarks/bench_agent_quality.py --beams`, the figures are in the README).
+model's pass@1 rises (`benchmarks/bench_agent_quality.py --beams` measures it; docs/local_model.md).
 
 How: the hypotheses of one request live in `width` cache rows of the generation engine and decode in its batched
 forward together with everything else. Each step every live beam proposes its `width` best next tokens (among the

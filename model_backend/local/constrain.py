@@ -21,18 +21,17 @@ tool would refuse, and with beam search the constraint also lowers the score of 
 parameter (`state` where the value is `checking`), so the search prefers the right one. Other values stay free,
 but for numbers: an `integer` value is digits (after an optional minus sign) and a `number` one a plain decimal,
 closed by the parameter tag once complete. A small model writes the words it read instead (`814 KiB` for bytes),
-which the template's parser can only refuse as invalid JSON: 23 of 1,000 held-out episodes of the shipped model
-held such a call, and all 23 failed.
-An invoke cannot close while a parameter its schema requires is unwritten: the model left `units` out of
-`add_stock(sku_id, units)` and the tool refused the call (10 of the same 1,000 episodes, all failed); with the
-closing tag masked, the model's next choice is the parameter tag, and the required name is among those offered.
+which the template's parser can only refuse as invalid JSON, and such an episode fails.
+An invoke cannot close while a parameter its schema requires is unwritten: a small model leaves one out
+(`add_stock(sku_id)` without `units`) and the tool refuses the call; with the closing tag masked, the model's next
+choice is the parameter tag, and the required name is among those offered.
 After `</｜DSML｜function_calls>` the turn must end (the template puts end-of-sentence there), so only that token
 is allowed: without it a small model can ramble on to `max_tokens` after its calls.
 Before the calls block, call markup has no place: in the thinking (up to `</think>`) no DSML tag may come, and in the
 answer text only `<｜DSML｜function_calls>`, which opens the block. A small model that loses track writes a
 parameter tag into its thinking (`...total 10</｜DSML｜parameter> <｜DSML｜parameter name=...`), which the template's
-parser can only keep as text: the turn is lost, the call never made. Seen in 3 of 100 held-out episodes of the
-shipped model, all three failed.
+parser can only keep as text: the turn is lost, the call never made, and the episode fails.
+(How often each of these happened to the shipped model: docs/local_model.md.)
 `ToolCallGrammar` holds the vocabulary's bytes (built once per backend); `for_tools` makes the per-request state.
 """
 

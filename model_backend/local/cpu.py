@@ -9,7 +9,8 @@ from pathlib import Path
 
 def cpu_name() -> str:
     """The CPU's model name (/proc/cpuinfo, else `platform.processor()`): the recipe's time is a figure of the machine
-    as much as of the recipe (two 2-core machines here differed 1.9x per dense step), so the manifest records which."""
+    as much as of the recipe (machines of the same core count differ widely per step; docs/training.md), so the
+    manifest records which."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

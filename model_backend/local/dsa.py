@@ -178,6 +178,14 @@ def index_scores(q: torch.Tensor, w: torch.Tensor, keys: torch.Tensor) -> torch.
     return out
 
 
+def index_scores_batched(q: torch.Tensor, w: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """`index_scores` in two batched matmuls, for training: the tiles that keep inference in the CPU cache would
+    become hundreds of small graph nodes under autograd. q [B, S, H, D], w [B, S, H], keys [B, T, D] -> [B, S, T]."""
+    bsz, seqlen, n_heads, head_dim = q.shape
+    logits = torch.relu(torch.matmul(q.reshape(bsz, seqlen * n_heads, head_dim), keys.transpose(1, 2)))
+    return torch.matmul(w.unsqueeze(2), logits.view(bsz, seqlen, n_heads, -1)).squeeze(2)
+
+
 def _relu_linear(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """ReLU(x @ weight.T): x [M, D], weight [N, D] -> [M, N].
 
@@ -314,7 +322,7 @@ def attention_focus_loss(
 
     Why: the DeepSeek recipe trains the sparse model only through the tokens top-k keeps, so the scores of the
     dropped tokens never get a gradient and the dense attention of the same weights stays as spread out as the
-    dense stage left it (a small model's layers put about a third of their mass outside any 128 tokens). This
+    dense stage left it (a small model's layers put much of their mass outside any top-k). This
     loss pulls the dense distribution onto the selection, which makes the dense and the sparse model one model
     and the top-k a faithful summary of what the attention looks at.
 
@@ -322,8 +330,7 @@ def attention_focus_loss(
     selected: [B, S, T] bool, the indexer's top-k; token_weight: [B, S] optional query weights (0 on padding).
     The gradient reaches only the dropped tokens' logits (the selected ones' log-sum is held constant): the loss
     lowers what the selection leaves out instead of also sharpening the attention among the selected tokens, which is
-    what the sparse model computes and what the LM loss is about (a trial that let it reach both cut turn-exact from
-    78.5% to 73.3% in 30 steps).
+    what the sparse model computes and what the LM loss is about (letting it reach both lowered turn-exact).
     Only queries that see more tokens than they select count (for the others the share is 1 by construction).
     """
     kept = scores.masked_fill(~selected.unsqueeze(1), float("-inf")).logsumexp(dim=-1).detach()
@@ -335,3 +342,51 @@ def attention_focus_loss(
     if token_weight is not None:
         rows = rows * token_weight.to(share.dtype)
     return -(share.clamp_min(1e-6).log() * rows).sum() / rows.sum().clamp_min(1.0)
+
+
+def indexer_training_losses(
+    indexer: LightningIndexer, x: torch.Tensor, qr: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    q: torch.Tensor, k: torch.Tensor, scale: float, topk: int | None, token_weight: torch.Tensor | None = None,
+    *, focus: bool = False,
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The indexer's side of MLA's fused training path (`MLA.forward_fused`): score, select, and the KL to the main
+    attention of queries q and keys k [B, S, H, d] (logits scaled by `scale`) -> (the selection [B, S, S], or None
+    with `topk` None: the warm-up, every visible token; the indexer loss; the focus loss, 0 unless `focus`).
+
+    In float32 whatever the autocast: bfloat16 rounding breaks the KL. The KL target (the main attention summed
+    over heads) is built without a graph, one head at a time, since no gradient flows through it; with `focus`
+    all heads' logits are built at once with a graph instead, since the focus loss trains through them.
+    """
+    bsz, seqlen = x.shape[:2]
+    causal = torch.ones(seqlen, seqlen, dtype=torch.bool, device=x.device).tril().expand(bsz, -1, -1)
+    with torch.autocast(x.device.type, enabled=False):
+        f32 = (x.float(), qr.float(), cos, sin)
+        q_idx, w_idx = indexer.queries(*f32)
+        index = index_scores_batched(q_idx, w_idx, indexer.keys(f32[0], cos, sin))  # [B, S, S]
+        index = index.masked_fill(~causal, float("-inf"))
+        selected = None
+        if topk is not None:
+            sel, valid = select_topk(index.detach(), topk)
+            selected = torch.zeros_like(causal).scatter_(-1, sel, valid)
+        support = causal if selected is None else selected
+        focus_loss = index.new_zeros(())
+        if selected is not None and focus:
+            logits = torch.einsum("bshd,bthd->bhst", q.float(), k.float()) * scale
+            focus_loss = attention_focus_loss(logits, causal, selected, token_weight)
+            with torch.no_grad():
+                mass = logits.detach().masked_fill(~selected.unsqueeze(1), float("-inf")).softmax(dim=-1).sum(1)
+        else:
+            mass = _attention_mass(q, k, scale, support)
+        return selected, indexer_kl_loss(mass, index, support, token_weight), focus_loss
+
+
+@torch.no_grad()
+def _attention_mass(q: torch.Tensor, k: torch.Tensor, scale: float, allowed: torch.Tensor) -> torch.Tensor:
+    """Attention probabilities over `allowed` [B, S, T] summed over heads, in float32, one head at a time (a
+    [B, S, T] buffer per head, not [B, H, S, T] per layer): q [B, S, H, d], k [B, T, H, d] -> [B, S, T]."""
+    qt, kt = q.detach().float().transpose(1, 2), k.detach().float().transpose(1, 2)  # [B, H, S, d]
+    mass = torch.zeros(allowed.shape, device=q.device)
+    for h in range(qt.shape[1]):
+        scores = torch.matmul(qt[:, h], kt[:, h].transpose(-1, -2)) * scale
+        mass += scores.masked_fill_(~allowed, float("-inf")).softmax(dim=-1)
+    return mass

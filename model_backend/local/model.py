@@ -1,7 +1,7 @@
 """A small decoder-only transformer whose attention is DeepSeek Sparse Attention, for the CPU.
 
-Read top to bottom: the config, RMSNorm, the attention (MLA with a lightning indexer), the SwiGLU MLP, a block,
-the transformer. Notation: B batch, S new tokens in this call, T visible positions, H attention heads,
+Read top to bottom: RMSNorm, the attention (MLA with a lightning indexer), the SwiGLU MLP, a block, the
+transformer (its shape, `DSAConfig`, is in config.py). Notation: B batch, S new tokens in this call, T visible positions, H attention heads,
 C kv_lora_rank, R qk_rope_head_dim, L = C + R (one cached latent row per token).
 
 Attention is MLA as in DeepSeek-V3: a low-rank query (wq_a -> RMSNorm -> wq_b), a compressed kv latent
@@ -21,103 +21,40 @@ Two execution paths share the weights:
                    Sparse always runs MQA-style over the k gathered latents, in query blocks, so memory stays
                    bounded at long context and decoding copies only k cache rows per query.
   forward_train()  full sequences from position 0, explicit attention probabilities (the indexer's target),
-                   sparsity as a mask, and the indexer's KL loss.
+                   sparsity as a mask, and the indexer's KL loss: the reference of training.
+                   `fused=True` computes the same with the attention in the fused kernel (no [B, H, S, S]
+                   probabilities with a graph), which is what training runs; tests hold it to the reference.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, cast, get_args
+from typing import Literal, NamedTuple, cast, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .cache import DSACache
-from .copy_head import MAX_VARIANTS, CopyHead, token_context
-from .dsa import LightningIndexer, index_scores, indexer_kl_loss, mask_future_, select_topk
+from .config import DSAConfig
+from .copy_head import CopyHead, token_context
+from .dsa import (
+    LightningIndexer,
+    index_scores,
+    index_scores_batched,
+    indexer_kl_loss,
+    indexer_training_losses,
+    mask_future_,
+    select_topk,
+)
 from .errors import CacheCapacityError
 from .rope import apply_rope, rope_tables
 
 AttnMode = Literal["dense", "sparse", "dense+indexer"]
 ATTN_GROUP = 16  # queries whose selected latents are gathered together (~5 MiB at k = 512)
 ATTN_MODES: tuple[str, ...] = get_args(AttnMode)
-
-
-def field_check(cls: Any, data: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(unknown keys of `data`, the dataclass's field names), both sorted: what a `from_dict` needs to refuse a
-    stored config or recipe written by another version with a message that names the fields."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    return sorted(set(data) - known), sorted(known)
-
-
-@dataclass(frozen=True)
-class DSAConfig:
-    """Shape of the model. Every field is part of a checkpoint's identity."""
-
-    vocab_size: int = 8192
-    dim: int = 512
-    n_layers: int = 4
-    inter_dim: int = 1408  # SwiGLU hidden width
-    # MLA (proportions of DeepSeek-V2-Lite / V3, scaled down)
-    n_heads: int = 16
-    q_lora_rank: int = 192
-    kv_lora_rank: int = 128
-    qk_nope_head_dim: int = 48
-    qk_rope_head_dim: int = 16
-    v_head_dim: int = 64
-    attn_rope_interleaved: bool = True  # DeepSeek's MLA layout; the indexer is always rotate-half
-    # lightning indexer (few small heads: it must stay much cheaper than the attention it prunes)
-    index_n_heads: int = 4
-    index_head_dim: int = 32
-    index_topk: int = 512
-    index_hadamard: bool = False  # fidelity switches (see dsa.py); off on the CPU
-    index_fp8: bool = False
-    # positions, norms, head
-    max_seq_len: int = 65536
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-6
-    tie_embeddings: bool = True
-    init_std: float = 0.02
-    copy_dim: int = 0
-    """Query/key width of the copy head (a pointer over the context mixed into the output, see copy_head.py);
-    0: no copy head, the output is plain logits."""
-    copy_variants: int = 1
-    """Spellings the copy head's pointer can output (copy_head.py): 1, the token as written; 3, also without and
-    with a leading space (the table comes from the tokenizer: `CopyHead.set_variants`)."""
-
-    def __post_init__(self) -> None:
-        if self.qk_rope_head_dim % 2:
-            raise ValueError(f"qk_rope_head_dim must be even, got {self.qk_rope_head_dim}")
-        if self.qk_rope_head_dim > self.index_head_dim:
-            raise ValueError(
-                "the indexer applies RoPE to its first qk_rope_head_dim dims: need index_head_dim >= it"
-            )
-        if self.index_hadamard and self.index_head_dim & (self.index_head_dim - 1):
-            raise ValueError("index_hadamard needs a power-of-two index_head_dim")
-        if self.index_topk < 1:
-            raise ValueError(f"index_topk must be >= 1, got {self.index_topk}")
-        if self.copy_dim < 0:
-            raise ValueError(f"copy_dim must be >= 0 (0: no copy head), got {self.copy_dim}")
-        if not 1 <= self.copy_variants <= MAX_VARIANTS:
-            raise ValueError(f"copy_variants must be 1..{MAX_VARIANTS}, got {self.copy_variants}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DSAConfig:
-        unknown, known = field_check(cls, data)
-        if unknown:
-            raise ValueError(f"unknown DSAConfig fields {unknown}; known fields are {known}")
-        return cls(**data)
-
-    @property
-    def latent_dim(self) -> int:
-        """Numbers cached per token and layer for MLA (kv latent + rope key)."""
-        return self.kv_lora_rank + self.qk_rope_head_dim
 
 
 class RMSNorm(nn.Module):
@@ -200,6 +137,17 @@ class MLA(nn.Module):
         k = torch.cat((k_nope, k_pe.unsqueeze(2).expand(-1, -1, self.n_heads, -1)), dim=-1)
         return k, v
 
+    def _heads_first(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """[B, *, H, d] -> [B, H, *, d], q/k or v zero-padded to one width: the fused kernel needs equal widths."""
+        pad = self.qk_dim - self.v_dim
+        if pad > 0:
+            v = F.pad(v, (0, pad))
+        elif pad < 0:
+            q, k = F.pad(q, (0, -pad)), F.pad(k, (0, -pad))
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
     def _absorbed_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """wkv_b split per head: W_uk [H, nope, C] (folded into q), W_uv [H, v_dim, C] (applied to the output)."""
         w = self.wkv_b.weight.view(self.n_heads, self.nope + self.v_dim, self.c_dim)
@@ -255,13 +203,7 @@ class MLA(nn.Module):
         """MHA-style dense attention through scaled_dot_product_attention (no T x T tensor is built)."""
         upto = int(step.positions.max()) + 1
         k, v = self._expand(step.cache.read_latent(layer, step.rows, upto))  # [B, T, H, *]
-        q = torch.cat((q_nope, q_pe), dim=-1)  # [B, S, H, nope + R]
-        pad = self.qk_dim - self.v_dim  # the fused kernel needs equal q/k and v widths
-        if pad > 0:
-            v = F.pad(v, (0, pad))
-        elif pad < 0:
-            q, k = F.pad(q, (0, -pad)), F.pad(k, (0, -pad))
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, H, *, d]
+        q, k, v = self._heads_first(torch.cat((q_nope, q_pe), dim=-1), k, v)  # [B, H, *, d]
         if step.fresh:
             o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.softmax_scale)
         else:
@@ -342,6 +284,49 @@ class MLA(nn.Module):
         else:
             loss = indexer_kl_loss(probs.sum(dim=1), index, allowed, token_weight)
         return self.wo(out.flatten(2)), loss
+
+    def forward_fused(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mode: str,
+        token_weight: torch.Tensor | None = None, *, focus: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        """`forward_train` arranged for speed -> (out, indexer loss, focus loss); what training runs.
+
+        The main attention runs in the fused kernel (causal, or with the top-k selection as its mask), so no
+        [B, H, S, S] probabilities are kept for the backward pass; the indexer's part is `dsa.indexer_training_losses`
+        (its target computed without a graph). dense: no indexer work, both losses 0. `focus` (sparse only): the
+        `attention_focus_loss`, with gradient into the main attention's queries and keys; else 0.
+        """
+        q_nope, q_pe, latent, qr = self._project(x, cos, sin)
+        k, v = self._expand(latent)
+        q = torch.cat((q_nope, q_pe), dim=-1)
+        allowed, loss, focus_loss = None, torch.zeros((), device=x.device), torch.zeros((), device=x.device)
+        if mode != "dense":
+            topk = self.topk if mode == "sparse" else None
+            allowed, loss, focus_loss = indexer_training_losses(
+                self.indexer, x, qr, cos, sin, q, k, self.softmax_scale, topk, token_weight, focus=focus
+            )
+        qh, kh, vh = self._heads_first(q, k, v)
+        if allowed is None:
+            o = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=self.softmax_scale)
+        else:
+            o = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=allowed.unsqueeze(1), scale=self.softmax_scale)
+        return self.wo(o.transpose(1, 2)[..., : self.v_dim].flatten(2)), loss, focus_loss
+
+    @torch.no_grad()
+    def attention_map(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What top-k recall compares, on a full sequence from position 0: (the dense attention probabilities
+        averaged over heads [B, S, S], the indexer's scores [B, S, S] with -inf on future tokens)."""
+        q_nope, q_pe, latent, qr = self._project(x, cos, sin)
+        k, _ = self._expand(latent)
+        seqlen = x.shape[1]
+        causal = torch.ones(seqlen, seqlen, dtype=torch.bool, device=x.device).tril().unsqueeze(0)
+        scores = torch.einsum("bshd,bthd->bhst", torch.cat((q_nope, q_pe), dim=-1), k) * self.softmax_scale
+        mass = scores.masked_fill(~causal.unsqueeze(1), float("-inf")).softmax(-1).sum(1) / self.n_heads
+        q_idx, w_idx = self.indexer.queries(x, qr, cos, sin)
+        index = index_scores_batched(q_idx, w_idx, self.indexer.keys(x, cos, sin))
+        return mass, index.masked_fill(~causal, float("-inf"))
 
 
 def _blocks(n: int, size: int) -> list[slice]:
@@ -536,28 +521,56 @@ class DSATransformer(nn.Module):
         so backpropagating LM loss + indexer loss trains each part with its own loss only.
         token_weight [B, S] weighs query tokens in the indexer loss (0 for padding).
         """
-        if mode not in ATTN_MODES:
-            raise ValueError(f"unknown attention mode {mode!r}; use one of {ATTN_MODES}")
+        h, loss, _ = self.train_hidden_states(tokens, mode=mode, token_weight=token_weight)
         seqlen = tokens.shape[1]
-        if seqlen > self.cfg.max_seq_len:
-            raise CacheCapacityError(
-                f"{seqlen} tokens exceed the model's max_seq_len ({self.cfg.max_seq_len})"
-            )
-        cos, sin = (
-            self.rope_cos[None, :seqlen],
-            self.rope_sin[None, :seqlen],
-        )  # [1, S, R/2]: same for every row
-        h = self.embed(tokens)
-        loss = h.new_zeros(())
-        for block in self.blocks:
-            attn_out, layer_loss = block.attn.forward_train(block.attn_norm(h), cos, sin, mode, token_weight)
-            h = h + attn_out
-            h = h + block.ffn(block.ffn_norm(h))
-            loss = loss + layer_loss
-        h = self.norm(h)
         logits = self.vocab_logits(h)
         if self.copy is not None:
             context = token_context(tokens)
             visible = torch.ones(seqlen, seqlen, dtype=torch.bool, device=h.device).tril().expand(h.shape[0], -1, -1)
             logits = self.copy.log_probs(h, logits, context[..., :2], self.copy.keys(h), context, visible)
         return TrainOutput(logits, loss)
+
+    def train_hidden_states(
+        self, tokens: torch.Tensor, *, mode: str = "sparse", token_weight: torch.Tensor | None = None,
+        fused: bool = False, focus: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        """`forward_train` up to the final norm -> (hidden states [B, S, dim], indexer loss summed over layers, focus
+        loss averaged over layers). What a training step needs: its LM loss computes logits only where a token
+        carries weight. `fused`: the attention through `MLA.forward_fused` (fast, what training runs) instead of
+        the explicit probabilities of `MLA.forward_train` (the reference); `focus` needs it."""
+        if mode not in ATTN_MODES:
+            raise ValueError(f"unknown attention mode {mode!r}; use one of {ATTN_MODES}")
+        if focus and not fused:
+            raise ValueError("the focus loss is computed on the fused path only (fused=True)")
+        seqlen = tokens.shape[1]
+        if seqlen > self.cfg.max_seq_len:
+            raise CacheCapacityError(f"{seqlen} tokens exceed the model's max_seq_len ({self.cfg.max_seq_len})")
+        cos, sin = self.rope_cos[None, :seqlen], self.rope_sin[None, :seqlen]  # [1, S, R/2]: same for every row
+        h = self.embed(tokens)
+        index_loss, focus_loss = h.new_zeros(()), h.new_zeros(())
+        for block in self.blocks:
+            x = block.attn_norm(h)
+            if fused:
+                out, layer_loss, layer_focus = block.attn.forward_fused(x, cos, sin, mode, token_weight, focus=focus)
+            else:
+                out, layer_loss = block.attn.forward_train(x, cos, sin, mode, token_weight)
+            h = h + out
+            if mode != "dense":
+                index_loss = index_loss + layer_loss
+                if fused:
+                    focus_loss = focus_loss + layer_focus / len(self.blocks)
+            h = h + block.ffn(block.ffn_norm(h))
+        return self.norm(h), index_loss, focus_loss
+
+    @torch.no_grad()
+    def attention_maps(self, tokens: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, on a dense forward over whole sequences [B, S] from position 0: `MLA.attention_map` (the
+        attention probabilities averaged over heads, the indexer's scores), one layer at a time."""
+        seqlen = tokens.shape[1]
+        cos, sin = self.rope_cos[None, :seqlen], self.rope_sin[None, :seqlen]
+        h = self.embed(tokens)
+        for block in self.blocks:
+            x = block.attn_norm(h)
+            yield block.attn.attention_map(x, cos, sin)
+            h = h + block.attn.forward_fused(x, cos, sin, "dense")[0]
+            h = h + block.ffn(block.ffn_norm(h))

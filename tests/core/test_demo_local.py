@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_local_pipeline_end_to_end(tmp_path, monkeypatch) -> None:
-    import agentkit.demo as demo
+    import agentkit.app.demo as demo
 
     assert demo._local_checkpoint() is not None, "the trained checkpoint must ship in model_backend/local/checkpoint/"
     monkeypatch.setattr(demo, "DEMO_DIR", tmp_path)
@@ -30,5 +30,5 @@ def test_local_pipeline_end_to_end(tmp_path, monkeypatch) -> None:
 
 def test_demo_cli_refuses_a_bad_choice() -> None:
     env = {**os.environ, "AGENTKIT_DEMO_MODEL": "gpu"}
-    proc = subprocess.run([sys.executable, "-m", "agentkit.cli", "demo"], cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "agentkit.app.cli", "demo"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and "use remote, local or scripted" in proc.stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from model_backend.scripted_server import auto_script
+from agentkit.testing.scripted_server import auto_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_example_runs(serve, example: str) -> None:
 
 
 def test_import_agentkit_is_light() -> None:
-    code = "import sys, agentkit, agentkit.cli; agentkit.cli.build_parser(); print(sorted(m for m in ('torch', 'docker') if m in sys.modules))"
+    code = "import sys, agentkit, agentkit.app.cli; agentkit.app.cli.build_parser(); print(sorted(m for m in ('torch', 'docker') if m in sys.modules))"
     proc = run([sys.executable, "-c", code], {})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
@@ -39,7 +39,7 @@ def test_import_agentkit_is_light() -> None:
 def test_cli_run_streams_and_prints_usage(serve) -> None:
     srv = serve(auto_script, enforce="deepseek-v3.2")
     proc = run(
-        [sys.executable, "-m", "agentkit.cli", "run", "count words in 'a b c'", "--model", "deepseek-reasoner",
+        [sys.executable, "-m", "agentkit.app.cli", "run", "count words in 'a b c'", "--model", "deepseek-reasoner",
          "--tool", "examples.cli_tools:word_count"],
         {"DEEPSEEK_BASE_URL": srv.base_url, "DEEPSEEK_API_KEY": "sk-x", "COLUMNS": "200"},
     )  # fmt: skip
@@ -52,19 +52,19 @@ def test_cli_run_streams_and_prints_usage(serve) -> None:
 def test_cli_run_json_and_exit_codes(serve) -> None:
     srv = serve(auto_script)
     env = {"DEEPSEEK_BASE_URL": srv.base_url, "DEEPSEEK_API_KEY": "sk-x"}
-    proc = run([sys.executable, "-m", "agentkit.cli", "run", "hi", "--json"], env)
+    proc = run([sys.executable, "-m", "agentkit.app.cli", "run", "hi", "--json"], env)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["status"] == "completed" and data["output"] == "Hello from the scripted server."
     assert data["messages"][-1]["reasoning_content"] == "A greeting is enough."
-    proc = run([sys.executable, "-m", "agentkit.cli", "run", "hi", "--tool", "examples.cli_tools:word_count",
+    proc = run([sys.executable, "-m", "agentkit.app.cli", "run", "hi", "--tool", "examples.cli_tools:word_count",
                 "--max-turns", "1", "--json"], env)  # fmt: skip
     assert proc.returncode == 3 and json.loads(proc.stdout)["status"] == "max_turns"
 
 
 def test_cli_without_key_says_what_to_set() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DEEPSEEK_API_KEY"}
-    proc = subprocess.run([sys.executable, "-m", "agentkit.cli", "run", "hi"], cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "agentkit.app.cli", "run", "hi"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "set the environment variable DEEPSEEK_API_KEY" in proc.stderr
 
@@ -73,7 +73,7 @@ def test_demo_runs_offline_with_real_tools_and_leaves_no_container() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DEEPSEEK_API_KEY", "AGENTKIT_PROVIDER")}
     env["COLUMNS"] = "200"
     env["AGENTKIT_DEMO_MODEL"] = "scripted"
-    child = subprocess.Popen([sys.executable, "-m", "agentkit.cli", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-m", "agentkit.app.cli", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = child.communicate(timeout=300)
     assert child.returncode == 0, out + err
     assert "scripted" in out and "export DEEPSEEK_API_KEY" in out  # says what it is and how to use a real model

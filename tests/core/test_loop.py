@@ -20,8 +20,8 @@ from agentkit import (
     tool,
 )
 from agentkit.errors import ConfigurationError
-from model_backend.remote import RemoteBackend
-from model_backend.scripted_server import Fail, Reply
+from agentkit.backends.remote import RemoteBackend
+from agentkit.testing.scripted_server import Fail, Reply
 
 
 def backend(srv) -> RemoteBackend:

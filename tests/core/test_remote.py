@@ -17,8 +17,8 @@ from agentkit.errors import (
     ContextLengthError,
     RateLimitError,
 )
-from model_backend.remote import RemoteBackend
-from model_backend.scripted_server import Fail, Reply
+from agentkit.backends.remote import RemoteBackend
+from agentkit.testing.scripted_server import Fail, Reply
 
 KEY = "sk-test-0123456789abcdef"
 CALLS: list[dict] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_backend.sse import SSEDecoder, SSEEvent
+from agentkit.backends.sse import SSEDecoder, SSEEvent
 
 STREAM = (
     ": keep-alive\r\n\r\n"

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+# Every test here needs torch (the model, or fixtures built on it): without it the whole folder skips, with the reason.
+if importlib.util.find_spec("torch") is None:
+    pytest.skip(
+        "the DSA model tests need torch, which is not installed: pip install -e '.[local]' (`make test` installs it)",
+        allow_module_level=True,
+    )
+
 import torch
 
-from model_backend.local.model import DSAConfig, DSATransformer
+from agentkit.backends.local.model import DSAConfig, DSATransformer
 
 TINY = DSAConfig(
     vocab_size=61,
@@ -71,3 +81,11 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this folder is a `torch` test (`-m "not torch"` leaves them out)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.torch)

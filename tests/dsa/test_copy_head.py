@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 import torch
 
-from model_backend.local import copy_head
-from model_backend.local.cache import DSACache
-from model_backend.local.model import DSAConfig, DSATransformer
-from model_backend.local.train import hidden_states, lm_loss
+from agentkit.backends.local import copy_head
+from agentkit.backends.local.cache import DSACache
+from agentkit.backends.local.model import DSAConfig, DSATransformer
+from agentkit.training.steps import hidden_states, lm_loss
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

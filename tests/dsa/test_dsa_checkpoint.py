@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from model_backend.local import CheckpointError, load_checkpoint, read_config, save_checkpoint
+from agentkit.backends.local import CheckpointError, load_checkpoint, read_config, save_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

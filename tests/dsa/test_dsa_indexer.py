@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model_backend.local.dsa import (
+from agentkit.backends.local.dsa import (
     LightningIndexer,
     fake_quant_fp8,
     hadamard_transform,
@@ -76,7 +76,7 @@ def indexer_selection(ix: LightningIndexer, x: torch.Tensor, qr: torch.Tensor, k
     """The library path: queries/keys, blocked scoring with causal masking, top-k. One sequence [T, *].
 
     Returns per query the picked positions, their validity, and the scores row the library computed."""
-    from model_backend.local.rope import rope_tables
+    from agentkit.backends.local.rope import rope_tables
 
     length = x.shape[0]
     cos, sin = rope_tables(ix.rope_dim, length, THETA)

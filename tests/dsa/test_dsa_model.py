@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_backend.local import CacheCapacityError, DSACache
+from agentkit.backends.local import CacheCapacityError, DSACache
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 WITH_AND_WITHOUT_COPY_HEAD = pytest.mark.parametrize(
@@ -210,7 +210,7 @@ def test_training_path_computes_the_same_logits_as_inference(make_model, tokens,
 def test_bfloat16_indexer_keys_select_what_their_rounded_scores_rank_highest(make_model, tokens):
     """A cache with bfloat16 indexer keys halves their bytes; the selection is then the exact top-k of the scores of
     the rounded keys and queries (checked against the plain formula), and with k >= T sparse still equals dense."""
-    from model_backend.local.dsa import select_topk
+    from agentkit.backends.local.dsa import select_topk
 
     model = make_model()  # k = 8 < T
     cfg = model.cfg

@@ -1,13 +1,16 @@
-"""Training pieces: gradient isolation between the LM loss and the indexer loss, the KL loss itself, and a
-short dense warm-up that actually lowers it."""
+"""Training pieces: gradient isolation between the LM loss and the indexer loss, the KL loss itself, a short dense
+warm-up that actually lowers it, and the fused training path held to the reference of the same weights."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from model_backend.local.dsa import indexer_kl_loss
+from agentkit.backends.local.dsa import indexer_kl_loss
+from agentkit.backends.local.model import DSAConfig, DSATransformer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -100,7 +103,7 @@ def test_dense_warm_up_trains_the_indexer_towards_the_attention(make_model, toke
 def test_focus_loss_is_minus_log_of_the_kept_dense_mass():
     """The focus loss is -log of the share of the dense attention mass (mean over heads) on the selected tokens,
     over the queries that see more tokens than they select: computed here by hand from the probabilities."""
-    from model_backend.local.dsa import attention_focus_loss
+    from agentkit.backends.local.dsa import attention_focus_loss
 
     torch.manual_seed(0)
     b, h, s = 2, 3, 9
@@ -134,7 +137,7 @@ def test_focus_loss_is_minus_log_of_the_kept_dense_mass():
 def test_focus_loss_trains_the_main_attention_not_the_indexer(make_model, tokens):
     """In sparse training the focus loss reaches the main attention's queries and keys (it is about what the dense
     attention looks at) and never the indexer (the selection is its input, without gradient)."""
-    from model_backend.local.train import hidden_states
+    from agentkit.training.steps import hidden_states
 
     model, toks = make_model(), tokens(2, 30)
     _, _, focus = hidden_states(model, toks, "sparse", None, True)
@@ -146,3 +149,42 @@ def test_focus_loss_trains_the_main_attention_not_the_indexer(make_model, tokens
     assert float(none) == 0.0
     _, index_focus, _ = hidden_states(model, toks, "sparse", None, True)
     assert torch.allclose(index_focus, index_plain, rtol=1e-5)  # the same KL target either way
+
+
+FUSED_CFG = DSAConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2, inter_dim=64, q_lora_rank=16, kv_lora_rank=16,
+                      qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=12, index_n_heads=2, index_head_dim=8,
+                      index_topk=5, max_seq_len=64)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["dense", "dense+indexer", "sparse"])
+def test_fast_attention_matches_forward_train(mode: str):
+    """The fused training path (`MLA.forward_fused`, what training runs) computes what the reference with explicit
+    probabilities (`MLA.forward_train`) computes on the same weights, losses and gradient isolation included."""
+    torch.manual_seed(0)
+    model = DSATransformer(FUSED_CFG)
+    model.reset_parameters(torch.Generator().manual_seed(1))
+    attn = model.blocks[0].attn
+    x = torch.randn(2, 23, FUSED_CFG.dim)
+    cos, sin = model.rope_cos[None, :23], model.rope_sin[None, :23]
+    weight = torch.ones(2, 23)
+    weight[1, 17:] = 0  # padding
+    want, want_loss = attn.forward_train(x, cos, sin, mode, weight)
+    got, got_loss, _ = attn.forward_fused(x, cos, sin, mode, weight)
+    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+    assert math.isclose(float(got_loss.detach()), float(want_loss.detach()), rel_tol=1e-4, abs_tol=1e-6)
+    if mode != "dense":  # the indexer loss trains the indexer and nothing else
+        got_loss.backward()
+        assert all(p.grad is None for p in model.main_parameters())
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.indexer_parameters())
+
+
+@pytest.mark.parametrize("mode", ["dense", "dense+indexer", "sparse"])
+def test_fused_training_forward_matches_the_reference(make_model, tokens, mode):
+    """Over the whole model: the hidden states and indexer loss of the fused path equal the reference's."""
+    model, toks = make_model(), tokens(2, 30)
+    weight = torch.ones(2, 30)
+    weight[1, 21:] = 0
+    want_h, want_loss, _ = model.train_hidden_states(toks, mode=mode, token_weight=weight)
+    got_h, got_loss, _ = model.train_hidden_states(toks, mode=mode, token_weight=weight, fused=True)
+    assert torch.allclose(got_h, want_h, atol=1e-4), (got_h - want_h).abs().max()
+    assert math.isclose(float(got_loss), float(want_loss), rel_tol=1e-4, abs_tol=1e-6)

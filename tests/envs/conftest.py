@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from envs.families import families
-from envs.generator import generate
-from envs.spec import TaskRecord
+from agentkit.envs.families import families
+from agentkit.envs.generator import generate
+from agentkit.envs.spec import TaskRecord
 
 PER_CELL = 5
 """Tasks per (family, difficulty): 10 families x 5 levels x 5 = 250 tasks."""

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from envs.errors import ToolCallError
-from envs.families._kit import evaluate_arithmetic
-from envs.generator import capabilities, generate_records
-from envs.runtime import execute
-from envs.spec import Call
+from agentkit.envs.errors import ToolCallError
+from agentkit.envs.families._kit import evaluate_arithmetic
+from agentkit.envs.generator import capabilities, generate_records
+from agentkit.envs.runtime import execute
+from agentkit.envs.spec import Call
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The `envs` command group: generate (progress + summary), check (bad lines by number), show, trajectories."""
+"""The `agentkit.envs` command group: generate (progress + summary), check (bad lines by number), show, trajectories."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.cli import main, parse_difficulty, register
+from agentkit.envs.cli import main, parse_difficulty, register
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from envs.families._kit import MONTH_NAMES
-from envs.generator import generate_records
-from envs.spec import Call, TaskRecord, ToolSpec
+from agentkit.envs.families._kit import MONTH_NAMES
+from agentkit.envs.generator import generate_records
+from agentkit.envs.spec import Call, TaskRecord, ToolSpec
 
 
 def _records(n: int, seed: int, families: list[str]) -> list[TaskRecord]:

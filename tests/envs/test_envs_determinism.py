@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envs.cli import main
-from envs.generator import generate
+from agentkit.envs.cli import main
+from agentkit.envs.generator import generate
 
 
 def _lines(n: int, seed: int, workers: int = 1) -> list[str]:
@@ -39,7 +39,7 @@ def test_bytes_do_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
     for hash_seed in ("1", "2"):
         out = tmp_path / f"h{hash_seed}.jsonl"
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(root)}
-        subprocess.run([sys.executable, "-m", "envs.cli", "generate", "--n", "50", "--seed", "8", "--workers", "1",
+        subprocess.run([sys.executable, "-m", "agentkit.envs.cli", "generate", "--n", "50", "--seed", "8", "--workers", "1",
                         "--out", str(out)], check=True, env=env, cwd=root, capture_output=True)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] and outs[0].count(b"\n") == 50

@@ -9,14 +9,14 @@ from collections import Counter
 
 import pytest
 
-from envs.families import families
-from envs.generator import MAX_CALLS, MIN_CALLS, build_task, check_task, leaked
-from envs.runtime import Workspace, execute
-from envs.spec import TaskRecord, empty_diff, normalise_text
+from agentkit.envs.families import families
+from agentkit.envs.generator import MAX_CALLS, MIN_CALLS, build_task, check_task, leaked
+from agentkit.envs.runtime import Workspace, execute
+from agentkit.envs.spec import TaskRecord, empty_diff, normalise_text
 
 
 def _run(rec: TaskRecord, calls=None, answer="__ref__"):  # type: ignore[no-untyped-def]
-    from envs.generator import capabilities
+    from agentkit.envs.generator import capabilities
 
     search, python = capabilities(rec.environment)
     trace = execute(rec.environment, rec.solution.calls if calls is None else calls, search=search, python=python)

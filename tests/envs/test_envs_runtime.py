@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from agentkit.tools import Tool
-from envs.families import families
-from envs.family import World
-from envs.runtime import (
+from agentkit.envs.families import families
+from agentkit.envs.family import World
+from agentkit.envs.runtime import (
     PYTHON_IMPL,
     BM25Search,
     Episode,
@@ -22,7 +22,7 @@ from envs.runtime import (
     call_tool,
     check_arguments,
 )
-from envs.spec import TaskRecord, canonical_json
+from agentkit.envs.spec import TaskRecord, canonical_json
 
 
 def _first(task_set: list[TaskRecord], family: str, writes: bool = True) -> TaskRecord:
@@ -135,7 +135,7 @@ def test_bm25_is_deterministic_and_ranks_the_named_product() -> None:
 
 
 class RecordingSearch:
-    """A `SearchBackend` stand-in for `tools.search`: delegates to BM25 and records the queries it served."""
+    """A `SearchBackend` stand-in for `agentkit.search`: delegates to BM25 and records the queries it served."""
 
     def __init__(self, corpus: list[dict[str, str]]) -> None:
         self.inner = BM25Search(corpus)
@@ -168,8 +168,8 @@ async def test_python_tool_needs_a_runner_and_says_how(task_set: list[TaskRecord
 
 
 async def test_tools_search_fts_index_plugs_in(task_set: list[TaskRecord]) -> None:
-    """The real `tools.search` index (SQLite FTS5) behind the knowledge family's search tool."""
-    from envs.runtime import FTSSearch
+    """The real `agentkit.search` index (SQLite FTS5) behind the knowledge family's search tool."""
+    from agentkit.envs.runtime import FTSSearch
 
     for rec in [r for r in task_set if r.task.family == "knowledge"][:5]:
         fts = FTSSearch(rec.environment.corpus)

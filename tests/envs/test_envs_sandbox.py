@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from envs.generator import generate_records
-from envs.runtime import PYTHON_IMPL, Episode, SandboxPython
+from agentkit.envs.generator import generate_records
+from agentkit.envs.runtime import PYTHON_IMPL, Episode, SandboxPython
 
 SETUP = "bash scripts/ensure-docker.sh && agentkit sandbox build"
 
 
 @pytest.mark.docker
 async def test_dataset_references_pass_in_the_real_sandbox() -> None:
-    from tools.sandbox import Sandbox, SandboxLimits, SandboxUnavailable, engine, image
+    from agentkit.sandbox import Sandbox, SandboxLimits, SandboxUnavailable, engine, image
 
     try:
         engine.client()

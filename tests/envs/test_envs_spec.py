@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import SpecError
-from envs.spec import (
+from agentkit.envs.errors import SpecError
+from agentkit.envs.spec import (
     SCHEMA_VERSION,
     AnswerCheck,
     LineError,
@@ -58,7 +58,7 @@ def test_bad_lines_are_reported_by_number_and_skipped(task_set: list[TaskRecord]
 
 
 def test_unknown_implementation_is_a_spec_error(task_set: list[TaskRecord]) -> None:
-    from envs.families import resolve
+    from agentkit.envs.families import resolve
 
     with pytest.raises(SpecError, match="unknown tool implementation"):
         resolve("nofamily.op")

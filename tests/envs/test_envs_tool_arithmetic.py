@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from envs.errors import ToolCallError
-from envs.families._kit import paginate
-from envs.families.calendar.model import hm, minutes
-from envs.generator import capabilities, generate_records
-from envs.runtime import Trace, execute
-from envs.spec import Call, TaskRecord
+from agentkit.envs.errors import ToolCallError
+from agentkit.envs.families._kit import paginate
+from agentkit.envs.families.calendar.model import hm, minutes
+from agentkit.envs.generator import capabilities, generate_records
+from agentkit.envs.runtime import Trace, execute
+from agentkit.envs.spec import Call, TaskRecord
 
 HITS = [{"id": f"R-{i}", "amount": 10.25 * i, "n": i} for i in range(1, 26)]
 

@@ -12,10 +12,10 @@ from agentkit.messages import (
     dump_messages,
     parse_messages,
 )
-from envs.generator import capabilities
-from envs.runtime import execute
-from envs.spec import TaskRecord
-from envs.trajectories import render, to_training_line
+from agentkit.envs.generator import capabilities
+from agentkit.envs.runtime import execute
+from agentkit.envs.spec import TaskRecord
+from agentkit.envs.trajectories import render, to_training_line
 
 
 def test_transcripts_follow_the_reference(task_set: list[TaskRecord]) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from envs.families.travel.model import CITIES, CITY_NAMES
-from envs.generator import generate_records
-from envs.spec import TaskRecord
+from agentkit.envs.families.travel.model import CITIES, CITY_NAMES
+from agentkit.envs.generator import generate_records
+from agentkit.envs.spec import TaskRecord
 
 
 def _records() -> list[TaskRecord]:

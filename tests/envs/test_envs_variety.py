@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from envs.families import families
-from envs.spec import TaskRecord
+from agentkit.envs.families import families
+from agentkit.envs.spec import TaskRecord
 
 
 def test_families_build_thousands_of_distinct_environments() -> None:

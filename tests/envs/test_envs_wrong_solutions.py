@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from envs.generator import capabilities, generate
-from envs.runtime import ReferencePython, execute
-from envs.spec import Call, TaskRecord, ToolSpec
+from agentkit.envs.generator import capabilities, generate
+from agentkit.envs.runtime import ReferencePython, execute
+from agentkit.envs.spec import Call, TaskRecord, ToolSpec
 
 
 def _canon(spec: ToolSpec, args: dict[str, Any]) -> dict[str, Any]:

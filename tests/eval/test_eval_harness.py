@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from envs.eval import (
+from agentkit.envs.eval import (
     AttemptRecord,
     ResultsFile,
     compare,
@@ -27,11 +27,11 @@ from envs.eval import (
     pass_hat_k,
     summarize,
 )
-from envs.generator import generate_records
-from envs.oracle import flaky_script, lazy_script, oracle_script
-from envs.report import write_html
-from envs.spec import TaskRecord, write_jsonl
-from model_backend.remote import RemoteBackend
+from agentkit.envs.generator import generate_records
+from agentkit.testing.oracle import flaky_script, lazy_script, oracle_script
+from agentkit.envs.report import write_html
+from agentkit.envs.spec import TaskRecord, write_jsonl
+from agentkit.backends.remote import RemoteBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,11 +147,11 @@ def test_resume_after_sigkill_gives_the_same_summary(tmp_path, tasks) -> None:
     subset = tasks[:24]
     task_file = tmp_path / "tasks.jsonl"
     write_jsonl(task_file, subset)
-    server = subprocess.Popen([sys.executable, "-m", "envs.oracle", str(task_file), "0.05"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "agentkit.testing.oracle", str(task_file), "0.05"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         base_url = server.stdout.readline().strip()
         env = {**os.environ, "VLLM_BASE_URL": base_url}
-        cmd = [sys.executable, "-m", "agentkit.cli", "eval", "--tasks", str(task_file), "--provider", "vllm", "--model", "oracle",
+        cmd = [sys.executable, "-m", "agentkit.app.cli", "eval", "--tasks", str(task_file), "--provider", "vllm", "--model", "oracle",
                "--concurrency", "3", "--k", "2", "--no-report"]  # fmt: skip
         out_a, out_b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
         victim = subprocess.Popen([*cmd, "--out", str(out_a)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -181,7 +181,7 @@ def test_resume_refuses_another_configuration(tmp_path, tasks) -> None:
     out = tmp_path / "r.jsonl"
     f = ResultsFile(out).open_for_append({"kind": "header", "config": {"model": "a"}})
     f.close()
-    from envs.eval import EvalError
+    from agentkit.envs.eval import EvalError
 
     with pytest.raises(EvalError, match="another configuration"):
         asyncio.run(evaluate(lambda e: None, tasks[:1], out=out, config={"model": "b"}))

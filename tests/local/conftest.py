@@ -4,6 +4,7 @@ memorised two conversations (so a real model, decoded greedily, drives the agent
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import math
 import time
@@ -11,15 +12,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# Every test here needs torch (the model, or fixtures built on it): without it the whole folder skips, with the reason.
+if importlib.util.find_spec("torch") is None:
+    pytest.skip(
+        "the local-backend tests need torch, which is not installed: pip install -e '.[local]' (`make test` installs it)",
+        allow_module_level=True,
+    )
+
 import torch
 import torch.nn.functional as F
 
 from agentkit import tool
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
-from model_backend.local import chat_format as cf
-from model_backend.local.backend import init_random_checkpoint, save_local_checkpoint
-from model_backend.local.model import DSAConfig, DSATransformer
-from model_backend.local.tokenizer import ChatTokenizer, synthetic_corpus, train_tokenizer
+from agentkit.backends.local import chat_format as cf
+from agentkit.backends.local.backend import init_random_checkpoint, save_local_checkpoint
+from agentkit.backends.local.model import DSAConfig, DSATransformer
+from agentkit.backends.local.tokenizer import ChatTokenizer, synthetic_corpus, train_tokenizer
 
 
 @tool
@@ -141,3 +150,11 @@ def memorised_checkpoint(tokenizer: ChatTokenizer, tmp_path_factory: pytest.Temp
         "the tiny model did not memorise its conversations"
     )
     return save_local_checkpoint(tmp_path_factory.mktemp("memorised"), model, tokenizer)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this folder is a `torch` test (`-m "not torch"` leaves them out)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.torch)

@@ -24,9 +24,9 @@ from agentkit.backend import ChatRequest
 from agentkit.errors import BadRequestError, ConfigurationError
 from agentkit.events import ReasoningDelta, TextDelta, ToolCallDelta, ToolResult
 from agentkit.messages import AssistantMessage, SystemMessage, UserMessage
-from model_backend.local import chat_format as cf
-from model_backend.local.backend import LocalDSABackend
-from model_backend.local.errors import CheckpointError
+from agentkit.backends.local import chat_format as cf
+from agentkit.backends.local.backend import LocalDSABackend
+from agentkit.backends.local.errors import CheckpointError
 
 
 async def test_the_agent_loop_runs_a_tool_call_end_to_end(memorised_checkpoint: Path) -> None:

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
-from model_backend.local import chat_format as cf
+from agentkit.backends.local import chat_format as cf
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_date", "description": "Today's date in a timezone.",

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from model_backend.local import chat_format as cf
-from model_backend.local.constrain import CALL_MARKUP, NAME_PREFIX, ToolCallGrammar, value_targets
-from model_backend.local.generate import GenerationEngine, SamplingParams
-from model_backend.local.model import DSATransformer
-from model_backend.local.tokenizer import ChatTokenizer
+from agentkit.backends.local import chat_format as cf
+from agentkit.backends.local.constrain import CALL_MARKUP, NAME_PREFIX, ToolCallGrammar, value_targets
+from agentkit.backends.local.generate import GenerationEngine, SamplingParams
+from agentkit.backends.local.model import DSATransformer
+from agentkit.backends.local.tokenizer import ChatTokenizer
 
 
 def fn(name: str, *params: str) -> dict[str, object]:

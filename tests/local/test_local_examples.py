@@ -28,7 +28,7 @@ def test_local_serve_example(random_checkpoint: Path) -> None:
 
 
 def test_serve_help_lists_the_options() -> None:
-    proc = run("-m", "agentkit.cli", "serve", "--help")
+    proc = run("-m", "agentkit.app.cli", "serve", "--help")
     assert proc.returncode == 0, proc.stderr
     for option in (
         "--provider",

@@ -30,10 +30,10 @@ from conftest import (
 
 from agentkit import Agent
 from agentkit.messages import AssistantMessage, SystemMessage, ToolMessage, UserMessage
-from model_backend.local.backend import LocalDSABackend
-from model_backend.remote import RemoteBackend
-from model_backend.scripted_server import Reply
-from model_backend.server import ChatBody, ChatServer, ServerLimits, to_chat_request
+from agentkit.backends.local.backend import LocalDSABackend
+from agentkit.backends.remote import RemoteBackend
+from agentkit.testing.scripted_server import Reply
+from agentkit.backends.server import ChatBody, ChatServer, ServerLimits, to_chat_request
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_agentkit_serve_command_starts_answers_and_shuts_down(
 ) -> None:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentkit.cli", "serve", "--provider", "local", "--checkpoint", str(random_checkpoint),
+        [sys.executable, "-m", "agentkit.app.cli", "serve", "--provider", "local", "--checkpoint", str(random_checkpoint),
          "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -316,7 +316,7 @@ def test_a_prompt_longer_than_the_context_is_a_400(random_checkpoint: Path) -> N
 def test_serve_with_a_missing_checkpoint_says_what_to_do(tmp_path: Path) -> None:
     """A wrong --checkpoint is a configuration error: exit 2 and a message that names the path and the fix."""
     missing = tmp_path / "no-such-checkpoint"
-    proc = subprocess.run([sys.executable, "-m", "agentkit.cli", "serve", "--provider", "local", "--checkpoint",
+    proc = subprocess.run([sys.executable, "-m", "agentkit.app.cli", "serve", "--provider", "local", "--checkpoint",
                            str(missing), "--port", "1"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert str(missing) in proc.stderr and "train one" in proc.stderr

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agentkit.messages import UserMessage
-from model_backend.local import chat_format as cf
-from model_backend.local.tokenizer import (
+from agentkit.backends.local import chat_format as cf
+from agentkit.backends.local.tokenizer import (
     SPECIAL_TOKENS,
     ChatTokenizer,
     TokenizerError,

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
-from tools.sandbox import Sandbox, SandboxLimits, SandboxUnavailable, engine, image
+from agentkit.sandbox import Sandbox, SandboxLimits, SandboxUnavailable, engine, image
 
 SETUP = "bash scripts/ensure-docker.sh && agentkit sandbox build"
 # Small and quick limits, so a hostile case ends in a second or two.

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from agentkit.backend import ChatDelta, ChatRequest, ToolCallFragment
 from agentkit.loop import Agent
 from agentkit.messages import ToolMessage
-from tools.sandbox import SandboxLimits, SandboxPool, engine, python_tool
+from agentkit.sandbox import SandboxLimits, SandboxPool, engine, python_tool
 
 
 class ScriptedModel:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tools.sandbox import Sandbox, SandboxLimits
+from agentkit.sandbox import Sandbox, SandboxLimits
 
 
 async def test_python_state_persists_across_calls(sb: Sandbox) -> None:

@@ -1,4 +1,4 @@
-"""`agentkit sandbox build | status | prune` (run as `python -m tools.sandbox`, the same code)."""
+"""`agentkit sandbox build | status | prune` (run as `python -m agentkit.sandbox`, the same code)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from tools.sandbox import engine, image
+from agentkit.sandbox import engine, image
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.sandbox", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "agentkit.sandbox", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.sandbox import Sandbox, SandboxLimits, engine
+from agentkit.sandbox import Sandbox, SandboxLimits, engine
 
 Unaffected = Callable[[Sandbox], Awaitable[None]]
 ProcessNames = Callable[[Sandbox], Awaitable[list[str]]]

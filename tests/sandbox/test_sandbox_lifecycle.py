@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.sandbox import Sandbox, SandboxDied, SandboxLimits, SandboxPool, SandboxUnavailable, engine
+from agentkit.sandbox import Sandbox, SandboxDied, SandboxLimits, SandboxPool, SandboxUnavailable, engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,7 +118,7 @@ def test_sigkill_of_the_owner_leaves_an_orphan_that_the_next_start_reaps() -> No
     owner = python(
         """
         import asyncio, sys
-        from tools.sandbox import Sandbox
+        from agentkit.sandbox import Sandbox
 
         async def main():
             async with Sandbox() as sb:
@@ -142,7 +142,7 @@ def test_sigkill_of_the_owner_leaves_an_orphan_that_the_next_start_reaps() -> No
     next_start = python(
         """
         import asyncio
-        from tools.sandbox import Sandbox
+        from agentkit.sandbox import Sandbox
 
         async def main():
             async with Sandbox() as sb:
@@ -161,7 +161,7 @@ def test_ctrl_c_leaves_nothing_running() -> None:
         """
         import asyncio
         import signal
-        from tools.sandbox import SandboxPool
+        from agentkit.sandbox import SandboxPool
 
         # Ctrl-C as in a terminal, however pytest was started: a shell without job control starts background
         # jobs with SIGINT ignored, and the child would inherit that and never see the signal.
@@ -191,7 +191,7 @@ def test_no_engine_is_a_clear_error() -> None:
     proc = python(
         """
         import asyncio
-        from tools.sandbox import Sandbox, SandboxUnavailable
+        from agentkit.sandbox import Sandbox, SandboxUnavailable
         try:
             asyncio.run(Sandbox().start())
         except SandboxUnavailable as exc:

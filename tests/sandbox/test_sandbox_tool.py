@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentkit.tools import RunContext, Tool, ToolOutput, reset_current_run, set_current_run
-from tools.sandbox import ExecResult, SandboxLimits, SandboxPool, engine, python_tool, render, sandbox_tools
+from agentkit.sandbox import ExecResult, SandboxLimits, SandboxPool, engine, python_tool, render, sandbox_tools
 
 
 async def call(ctx: RunContext, tool: Tool, arguments: dict[str, Any] | str) -> ToolOutput:
@@ -20,7 +20,7 @@ async def call(ctx: RunContext, tool: Tool, arguments: dict[str, Any] | str) -> 
 
 
 def run_containers(ctx: RunContext) -> list[str]:
-    slots = [v for k, v in ctx.resources.items() if k.startswith("tools.sandbox/")]
+    slots = [v for k, v in ctx.resources.items() if k.startswith("agentkit.sandbox/")]
     return [s.sandbox.container_id for s in slots if s.sandbox is not None]
 
 

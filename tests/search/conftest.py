@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tools.search import SearchIndex
+from agentkit.search import SearchIndex
 
 # Each document is about one thing, so the right answer to a query is known.
 CORPUS: dict[str, str] = {
@@ -224,7 +224,7 @@ def searxng() -> Iterator[FakeSearxng]:
 
 @pytest.fixture(scope="session")
 def stdlib_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tools.search.stdlib import stdlib_index
+    from agentkit.search.stdlib import stdlib_index
 
     cache = tmp_path_factory.mktemp("agentkit-cache")
     stdlib_index(cache / "search").close()

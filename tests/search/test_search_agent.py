@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from agentkit import Agent
-from model_backend.remote import RemoteBackend
-from model_backend.scripted_server import Reply
-from tools.search import SearchIndex, search_tool
+from agentkit.backends.remote import RemoteBackend
+from agentkit.testing.scripted_server import Reply
+from agentkit.search import SearchIndex, search_tool
 
 
 async def test_agent_searches_and_reads_the_hits(serve, index: SearchIndex) -> None:

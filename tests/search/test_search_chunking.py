@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from tools.search.chunking import (
+from agentkit.search.chunking import (
     JsonFields,
     chunk_html,
     chunk_json,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tools.search.cli import register
+from agentkit.search.cli import register
 
 
 def run(*argv: str) -> int:

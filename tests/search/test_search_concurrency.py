@@ -8,8 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from tools.search import SearchIndex
-from tools.search.chunking import Chunk
+from agentkit.search import SearchIndex
+from agentkit.search.chunking import Chunk
 
 QUERIES = ["eruption ash", "sourdough starter", "handshake", "chlorophyll", "backoff", "chess", "red planet", "nothing"]
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from model_backend.scripted_server import auto_script
+from agentkit.testing.scripted_server import auto_script
 
 ROOT = Path(__file__).resolve().parents[2]
 

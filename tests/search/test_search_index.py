@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.search import IndexNotFoundError, JsonFields, SearchError, SearchIndex
-from tools.search.chunking import Chunk
+from agentkit.search import IndexNotFoundError, JsonFields, SearchError, SearchIndex
+from agentkit.search.chunking import Chunk
 
 KNOWN_ANSWERS = [
     ("plinian eruption ash column", "geology/volcanoes.md", "Volcanoes › Eruption types"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.search import SearchIndex, parse_query, search_tool
+from agentkit.search import SearchIndex, parse_query, search_tool
 
 HOSTILE = [
     "",

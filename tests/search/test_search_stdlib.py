@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.search import StdlibCorpus, search_tool, stdlib_index
-from tools.search.stdlib import cache_path
+from agentkit.search import StdlibCorpus, search_tool, stdlib_index
+from agentkit.search.stdlib import cache_path
 
 LOOKUPS = [
     ("json dumps", "json.dumps"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.search import Hit, SearchIndex, render_hits, search_tool
+from agentkit.search import Hit, SearchIndex, render_hits, search_tool
 
 
 async def test_tool_schema_and_results(index: SearchIndex) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tools.search import (
+from agentkit.search import (
     SearxngProvider,
     WebSearchConnectionError,
     WebSearchError,

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# Every test here needs torch (the model, or fixtures built on it): without it the whole folder skips, with the reason.
+if importlib.util.find_spec("torch") is None:
+    pytest.skip(
+        "the training tests need torch, which is not installed: pip install -e '.[local]' (`make test` installs it)",
+        allow_module_level=True,
+    )
+
 import torch
 
-from model_backend.local.train import TINY, Recipe, Trainer
+from agentkit.training.loop import Trainer
+from agentkit.training.recipe import Recipe, TINY
 
 
 def train(recipe: Recipe, run_dir: Path, stop_after: int | None = None) -> Path | None:
@@ -32,3 +42,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("tiny_run")
     train(TINY, run_dir)
     return run_dir
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of this folder is a `torch` test (`-m "not torch"` leaves them out)."""
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.torch)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import pytest
 
 from agentkit.messages import AssistantMessage, SystemMessage, UserMessage
-from envs.eval import DEFAULT_SYSTEM_PROMPT
-from envs.runtime import Episode
-from model_backend.local import chat_format as cf
-from model_backend.local.tokenizer import train_tokenizer
-from model_backend.local.train import (
+from agentkit.envs.eval import DEFAULT_SYSTEM_PROMPT
+from agentkit.envs.runtime import Episode
+from agentkit.backends.local import chat_format as cf
+from agentkit.backends.local.tokenizer import train_tokenizer
+from agentkit.training.data import (
     Example,
-    Recipe,
-    TrainError,
     batch_schedule,
     encode_conversation,
     generate_trajectories,
     make_batches,
 )
+from agentkit.training.recipe import Recipe, TrainError
 
 RECIPE = Recipe(n_tasks=30, difficulties=(1, 2, 3))
 
@@ -92,8 +91,9 @@ def test_rounded_widths_keep_the_budget_and_change_no_loss(trajectories, tokeniz
     padded to their longest row."""
     import torch
 
-    from model_backend.local.model import DSAConfig, DSATransformer
-    from model_backend.local.train import collate, hidden_states, lm_loss, padded_length
+    from agentkit.backends.local.model import DSAConfig, DSATransformer
+    from agentkit.training.data import collate, padded_length
+    from agentkit.training.steps import hidden_states, lm_loss
 
     lengths = [5, 90, 40, 41, 12, 100, 7]
     examples = [Example(str(i), "f", 1, [0] * n, [True] * n) for i, n in enumerate(lengths)]
@@ -136,7 +136,8 @@ def test_context_tokens_carry_the_context_weight_and_the_system_block_none(traje
     `context_weight`; the system prompt and tools block (the same in every trajectory of a family) weigh 0."""
     import torch
 
-    from model_backend.local.train import collate, lm_loss
+    from agentkit.training.data import collate
+    from agentkit.training.steps import lm_loss
 
     _, messages, tools = trajectories[0]
     ids, target = encode_conversation(tokenizer, messages, tools, thinking=True)
@@ -152,7 +153,7 @@ def test_context_tokens_carry_the_context_weight_and_the_system_block_none(traje
     assert bool((plain[0] == torch.tensor(target, dtype=torch.float)).all())
 
     # the weighted loss counts context tokens at their weight; the reported loss is the generated tokens' alone
-    from model_backend.local.model import DSAConfig, DSATransformer
+    from agentkit.backends.local.model import DSAConfig, DSATransformer
 
     model = DSATransformer(DSAConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2, inter_dim=64,
                                      q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8,
@@ -170,7 +171,7 @@ def test_context_tokens_carry_the_context_weight_and_the_system_block_none(traje
 
 
 def test_turn_exact_match_counts_turns_reproduced_token_for_token():
-    from model_backend.local.train import generated_turns, turn_exact_match
+    from agentkit.training.metrics import generated_turns, turn_exact_match
 
     ids = [5, 6, 7, 8, 9, 10, 11, 12]
     target = [False, False, True, True, False, True, True, True]

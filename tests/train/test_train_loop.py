@@ -1,5 +1,6 @@
-"""The training loop: losses go down, an interrupted run resumes to the same weights, and the fast attention paths
-compute what the model's own `forward_train` computes."""
+"""The training loop: losses go down, an interrupted run resumes to the same weights, a compiled step computes what
+an eager one does. (That the fused attention training runs computes what the model's reference `forward_train`
+computes is checked with the model, in tests/dsa/test_dsa_training.py.)"""
 
 from __future__ import annotations
 
@@ -13,36 +14,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from model_backend.local.backend import LocalDSABackend
-from model_backend.local.checkpoint import load_checkpoint
-from model_backend.local.cpu import cpu_name, native_bf16
-from model_backend.local.errors import CheckpointError
-from model_backend.local.model import DSAConfig, DSATransformer
-from model_backend.local.train import (
-    DATA_FILE,
-    MACHINE_DECIDED,
-    RECIPE_FILE,
-    STAGES,
-    STATE_FILE,
-    STEP_COST,
-    TINY,
-    Trainer,
-    TrainError,
-    _dense_attention,
-    _indexed_attention,
-    build_dataset,
-    can_compile,
-    collate,
-    compiled_hidden_states,
-    hidden_states,
-    lm_loss,
-    load_dataset,
-    lr_at,
-    minutes_left,
-    save_dataset,
-    stage_at,
-    time_recipe,
-)
+from agentkit.backends.local.backend import LocalDSABackend
+from agentkit.backends.local.checkpoint import load_checkpoint
+from agentkit.backends.local.cpu import cpu_name, native_bf16
+from agentkit.backends.local.errors import CheckpointError
+from agentkit.backends.local.model import DSAConfig, DSATransformer
+from agentkit.training.data import build_dataset, collate, load_dataset, save_dataset
+from agentkit.training.loop import DATA_FILE, RECIPE_FILE, STATE_FILE, Trainer
+from agentkit.training.manifest import STEP_COST, minutes_left, time_recipe
+from agentkit.training.recipe import MACHINE_DECIDED, STAGES, TINY, TrainError, can_compile
+from agentkit.training.steps import compiled_hidden_states, hidden_states, lm_loss, lr_at, stage_at
 
 
 @torch.no_grad()
@@ -200,29 +181,6 @@ CFG = DSAConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2, inter_dim=64, q_lo
                 index_topk=5, max_seq_len=64)  # fmt: skip
 
 
-@pytest.mark.parametrize("mode", ["dense", "dense+indexer", "sparse"])
-def test_fast_attention_matches_forward_train(mode: str):
-    torch.manual_seed(0)
-    model = DSATransformer(CFG)
-    model.reset_parameters(torch.Generator().manual_seed(1))
-    attn = model.blocks[0].attn
-    x = torch.randn(2, 23, CFG.dim)
-    cos, sin = model.rope_cos[None, :23], model.rope_sin[None, :23]
-    weight = torch.ones(2, 23)
-    weight[1, 17:] = 0  # padding
-    want, want_loss = attn.forward_train(x, cos, sin, mode, weight)
-    if mode == "dense":
-        got, got_loss = _dense_attention(attn, x, cos, sin), torch.zeros(())
-    else:
-        got, got_loss, _ = _indexed_attention(attn, x, cos, sin, mode == "sparse", weight)
-    assert torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
-    assert math.isclose(float(got_loss.detach()), float(want_loss.detach()), rel_tol=1e-4, abs_tol=1e-6)
-    if mode != "dense":  # the indexer loss trains the indexer and nothing else
-        got_loss.backward()
-        assert all(p.grad is None for p in model.main_parameters())
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.indexer_parameters())
-
-
 @pytest.mark.skipif(not can_compile(), reason="torch.compile needs a C++ compiler (the recipe then runs eager)")
 @pytest.mark.parametrize("mode", ["dense", "sparse"])
 def test_compiled_forward_and_backward_match_eager(mode: str):
@@ -253,8 +211,8 @@ def test_compiled_forward_and_backward_match_eager(mode: str):
 
 
 def test_cli_train_resumes_a_finished_run_and_ship_copies_it(tiny_run: Path, tmp_path: Path, monkeypatch):
-    from agentkit.cli import main
-    from model_backend.local import cli
+    from agentkit.app.cli import main
+    from agentkit.training import cli
 
     before = load_file(tiny_run / "checkpoint" / "model.safetensors")
     assert main(["local", "train", str(tiny_run), "--tiny", "--threads", "1"]) == 0  # nothing left: re-writes it
@@ -328,7 +286,7 @@ def test_continuing_refuses_a_checkpoint_of_another_shape(tiny_run: Path, tmp_pa
 
 def test_cli_set_changes_recipe_fields_by_their_types():
     from agentkit.errors import ConfigurationError
-    from model_backend.local.cli import recipe_with
+    from agentkit.training.cli import recipe_with
 
     r = recipe_with(TINY, ["families=hr, ledger", "dense_steps=3", "lr=0.01", "bf16=false", "difficulties=1,2"])
     assert (r.families, r.dense_steps, r.lr, r.bf16, r.difficulties) == (("hr", "ledger"), 3, 0.01, False, (1, 2))
@@ -339,7 +297,7 @@ def test_cli_set_changes_recipe_fields_by_their_types():
 
 
 def test_cli_train_init_names_a_missing_checkpoint(tmp_path: Path, capsys):
-    from agentkit.cli import main
+    from agentkit.app.cli import main
 
     assert main(["local", "train", str(tmp_path / "run"), "--tiny", "--init", str(tmp_path / "none")]) != 0
     assert "no model.safetensors" in capsys.readouterr().err

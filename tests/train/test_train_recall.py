@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_backend.local.model import DSAConfig, DSATransformer
-from model_backend.local.train import Example, layer_topk_recalls, topk_recalls
+from agentkit.backends.local.model import DSAConfig, DSATransformer
+from agentkit.training.data import Example
+from agentkit.training.metrics import layer_topk_recalls, topk_recalls
 
 K = 4
 CFG = DSAConfig(vocab_size=64, dim=32, n_layers=3, n_heads=2, inter_dim=64, q_lora_rank=16, kv_lora_rank=16,

@@ -13,18 +13,14 @@ import torch
 import torch.nn.functional as F
 
 from agentkit.messages import AssistantMessage
-from envs.eval import AttemptRecord, evaluate
-from envs.generator import generate_records
-from model_backend.local.backend import SHIPPED_CHECKPOINT, LocalDSABackend, manifest_lineage
-from model_backend.local.cli import MAX_SHIPPED_BYTES, SHIPPED_FILES
-from model_backend.local.train import (
-    AGENT_SETTINGS,
-    SYSTEM_PROMPT,
-    Recipe,
-    agent_factory,
-    encode_records,
-    shipped_backend,
-)
+from agentkit.envs.eval import AttemptRecord, evaluate
+from agentkit.envs.generator import generate_records
+from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, LocalDSABackend, manifest_lineage
+from agentkit.training.cli import MAX_SHIPPED_BYTES, SHIPPED_FILES
+from agentkit.backends.local.shipped import shipped_backend
+from agentkit.training.agent import AGENT_SETTINGS, SYSTEM_PROMPT, agent_factory
+from agentkit.training.data import encode_records
+from agentkit.training.recipe import Recipe
 
 HELD_OUT_SEED = 4_242_001  # neither the training seed nor the benchmark's
 EXACT_FIRST_CALL_FLOOR = 4  # of 10 runs whose first call equals the reference's, arguments included (the previous model: 6)
@@ -124,7 +120,7 @@ async def test_shipped_model_drives_the_agent_loop_on_held_out_tasks():
 
 @pytest.mark.parametrize("args", [["info"], ["info", "--json"]])
 def test_cli_info_prints_the_manifest(args):
-    out = subprocess.run([sys.executable, "-m", "agentkit.cli", "local", *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "agentkit.app.cli", "local", *args], capture_output=True, text=True,
                          timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
     assert out.returncode == 0, out.stderr
     manifest = json.loads((SHIPPED_CHECKPOINT / "manifest.json").read_text())

@@ -1,13 +1,13 @@
-"""`python -m tools.sandbox build|status|prune`: the same commands as `agentkit sandbox ...`."""
+"""`python -m agentkit.sandbox build|status|prune`: the same commands as `agentkit sandbox ...`."""
 
 import argparse
 import sys
 
-from tools.sandbox.cli import register
+from agentkit.sandbox.cli import register
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m agentkit.sandbox")
     register(parser.add_subparsers(dest="group", required=True))
     args = parser.parse_args(["sandbox", *(sys.argv[1:] if argv is None else argv)])
     return int(args.func(args))

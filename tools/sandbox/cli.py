@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tools.sandbox.errors import SandboxError, SandboxUnavailable
+from agentkit.sandbox.errors import SandboxError, SandboxUnavailable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +53,7 @@ def _console() -> Any:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from tools.sandbox import image
+    from agentkit.sandbox import image
 
     console = _console()
     t0 = time.monotonic()
@@ -75,7 +75,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 async def _smoke_test(tag: str) -> str:
-    from tools.sandbox.sandbox import Sandbox
+    from agentkit.sandbox.sandbox import Sandbox
 
     t0 = time.perf_counter()
     async with Sandbox(image_tag=tag) as sb:
@@ -91,7 +91,7 @@ async def _smoke_test(tag: str) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from tools.sandbox import engine, image
+    from agentkit.sandbox import engine, image
 
     info: dict[str, Any] = {
         "engine": None,
@@ -148,7 +148,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from tools.sandbox import engine, image
+    from agentkit.sandbox import engine, image
 
     console = _console()
     removed = engine.reap_orphans(everything=args.all)

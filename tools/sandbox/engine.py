@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from tools.sandbox.errors import FIX_ENGINE, SandboxUnavailable
+from agentkit.sandbox.errors import FIX_ENGINE, SandboxUnavailable
 
 if TYPE_CHECKING:
     import docker

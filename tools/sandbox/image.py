@@ -6,7 +6,9 @@ Two layers, so that editing the runner does not repeat the slow part:
    into a temporary directory, packed and `docker import`ed. No registry and no pull: the Debian mirror is the only
    thing fetched, once.
 2. **image** (`agentkit-sandbox:<hash>`, ~1 s): `FROM base`, the runner copied in, user, work dir and command set.
-   Its hash covers the base recipe and the runner's source, so a changed runner means a new tag.
+   The runner is `runner.py` (the command) and its sibling modules, every `runner*.py` of this folder, copied side
+   by side into /opt/agentkit. The hash covers the base recipe, the Dockerfile (which names every runner file) and
+   each runner file's bytes, so any change to any of them means a new tag.
 
 `ensure_image()` is idempotent and returns in milliseconds when the image is there.
 """
@@ -25,14 +27,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.sandbox import engine
-from tools.sandbox.errors import FIX_IMAGE, SandboxError, SandboxUnavailable
-from tools.sandbox.limits import NOBODY, WORK_DIR
+from agentkit.sandbox import engine
+from agentkit.sandbox.errors import FIX_IMAGE, SandboxError, SandboxUnavailable
+from agentkit.sandbox.limits import NOBODY, WORK_DIR
 
 BASE_REPO = "agentkit-sandbox-base"
 IMAGE_REPO = "agentkit-sandbox"
-RUNNER_PATH = Path(__file__).with_name("runner.py")
-RUNNER_IN_IMAGE = "/opt/agentkit/runner.py"
+RUNNER_DIR_IN_IMAGE = "/opt/agentkit"
+RUNNER_IN_IMAGE = f"{RUNNER_DIR_IN_IMAGE}/runner.py"
 
 BASE_RECIPE = {
     "tool": "debootstrap",
@@ -59,6 +61,13 @@ def _digest(*parts: str | bytes) -> str:
     return h.hexdigest()[:12]
 
 
+def runner_files() -> list[Path]:
+    """The runner's modules, the entry point first: everything the container runs of ours, so everything the
+    image ships and its tag hashes."""
+    here = Path(__file__).parent
+    return [here / "runner.py", *sorted(here.glob("runner_*.py"))]
+
+
 def base_tag() -> str:
     return f"{BASE_REPO}:{_digest(json.dumps(BASE_RECIPE, sort_keys=True))}"
 
@@ -67,7 +76,7 @@ def dockerfile() -> str:
     return "\n".join(
         [
             f"FROM {base_tag()}",
-            f"COPY runner.py {RUNNER_IN_IMAGE}",
+            f"COPY {' '.join(p.name for p in runner_files())} {RUNNER_DIR_IN_IMAGE}/",
             "ENV LANG=C.UTF-8 PYTHONUTF8=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 "
             f"HOME={WORK_DIR} PATH=/usr/local/bin:/usr/bin:/bin",
             f"WORKDIR {WORK_DIR}",
@@ -82,7 +91,7 @@ def dockerfile() -> str:
 @functools.cache
 def image_tag() -> str:
     """The tag of the image this code needs: changes whenever the recipe or the runner changes."""
-    return f"{IMAGE_REPO}:{_digest(dockerfile(), RUNNER_PATH.read_bytes())}"
+    return f"{IMAGE_REPO}:{_digest(dockerfile(), *(p.read_bytes() for p in runner_files()))}"
 
 
 def _exists(tag: str) -> bool:
@@ -126,7 +135,8 @@ def ensure_image(progress: Progress = lambda _: None, *, rebuild: bool = False) 
     progress(f"building {tag} (runner layer)")
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile().encode()), ("runner.py", RUNNER_PATH.read_bytes())):
+        files = [("Dockerfile", dockerfile().encode())] + [(p.name, p.read_bytes()) for p in runner_files()]
+        for name, data in files:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644

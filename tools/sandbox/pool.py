@@ -18,9 +18,9 @@ import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-from tools.sandbox.errors import SandboxDied, SandboxError
-from tools.sandbox.limits import SandboxLimits
-from tools.sandbox.sandbox import Sandbox
+from agentkit.sandbox.errors import SandboxDied, SandboxError
+from agentkit.sandbox.limits import SandboxLimits
+from agentkit.sandbox.sandbox import Sandbox
 
 log = logging.getLogger("agentkit.sandbox")
 

@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tools.sandbox import engine, image
-from tools.sandbox.errors import FIX_IMAGE, SandboxDied, SandboxError, SandboxUnavailable
-from tools.sandbox.limits import SandboxLimits, parse_size
-from tools.sandbox.stream import AttachStream
+from agentkit.sandbox import engine, image
+from agentkit.sandbox.errors import FIX_IMAGE, SandboxDied, SandboxError, SandboxUnavailable
+from agentkit.sandbox.limits import SandboxLimits, parse_size
+from agentkit.sandbox.stream import AttachStream
 
 log = logging.getLogger("agentkit.sandbox")
 HELLO_TIMEOUT = 30.0

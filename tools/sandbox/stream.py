@@ -16,8 +16,8 @@ import json
 import struct
 from typing import Any
 
-from tools.sandbox.engine import EngineAddress
-from tools.sandbox.errors import SandboxDied, SandboxProtocolError
+from agentkit.sandbox.engine import EngineAddress
+from agentkit.sandbox.errors import SandboxDied, SandboxProtocolError
 
 STDOUT, STDERR = 1, 2
 MAX_HEADER = 1 << 20

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from agentkit.errors import ToolError
 from agentkit.tools import Tool, current_run
-from tools.sandbox.errors import SandboxDied, SandboxUnavailable
-from tools.sandbox.limits import SandboxLimits, parse_size
-from tools.sandbox.pool import SandboxPool
-from tools.sandbox.sandbox import ExecResult, Sandbox
+from agentkit.sandbox.errors import SandboxDied, SandboxUnavailable
+from agentkit.sandbox.limits import SandboxLimits, parse_size
+from agentkit.sandbox.pool import SandboxPool
+from agentkit.sandbox.sandbox import ExecResult, Sandbox
 
 START_ALLOWANCE = 60.0  # seconds a cold start may add to a call's tool timeout
 
@@ -50,7 +50,7 @@ class _RunSandbox:
 async def run_sandbox(pool: SandboxPool) -> Sandbox:
     """The sandbox of the current agent run (see `agentkit.tools.current_run`), acquired on first use."""
     ctx = current_run()
-    key = f"tools.sandbox/{id(pool)}"
+    key = f"agentkit.sandbox/{id(pool)}"
     slot = ctx.resources.get(key)
     if slot is None:
         slot = ctx.resources[key] = _RunSandbox(pool)

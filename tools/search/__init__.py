@@ -1,6 +1,6 @@
 """Search for agents: an embedded full-text index (SQLite FTS5, BM25) and an optional web provider.
 
-    from tools.search import SearchIndex, search_tool
+    from agentkit.search import SearchIndex, search_tool
 
     index = SearchIndex("docs.sqlite")
     index.ingest("docs/")                     # again later: only changed files are re-indexed
@@ -12,9 +12,9 @@ Reading order: `base` (Hit, SearchProvider), `query` (any text -> safe FTS5 quer
 tool), `cli` (`agentkit search ...`).
 """
 
-from tools.search.base import Hit, SearchProvider
-from tools.search.chunking import Chunk, JsonFields
-from tools.search.errors import (
+from agentkit.search.base import Hit, SearchProvider
+from agentkit.search.chunking import Chunk, JsonFields
+from agentkit.search.errors import (
     FTS5UnavailableError,
     IndexNotFoundError,
     SearchError,
@@ -24,11 +24,11 @@ from tools.search.errors import (
     WebSearchResponseError,
     WebSearchTimeout,
 )
-from tools.search.index import IndexStats, IngestReport, SearchIndex, check_fts5
-from tools.search.query import ParsedQuery, parse_query
-from tools.search.stdlib import StdlibCorpus, stdlib_index
-from tools.search.tool import default_search_tool, render_hits, search_tool
-from tools.search.web import SearxngProvider
+from agentkit.search.index import IndexStats, IngestReport, SearchIndex, check_fts5
+from agentkit.search.query import ParsedQuery, parse_query
+from agentkit.search.stdlib import StdlibCorpus, stdlib_index
+from agentkit.search.tool import default_search_tool, render_hits, search_tool
+from agentkit.search.web import SearxngProvider
 
 __all__ = [
     "Chunk",

@@ -15,9 +15,9 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from tools.search.base import Hit, SearchProvider
-from tools.search.chunking import JsonFields
-from tools.search.errors import SearchError
+from agentkit.search.base import Hit, SearchProvider
+from agentkit.search.chunking import JsonFields
+from agentkit.search.errors import SearchError
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -61,7 +61,7 @@ def _fail(message: str) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from tools.search.index import SearchIndex
+    from agentkit.search.index import SearchIndex
 
     fields = None
     if args.json_title or args.json_text:
@@ -82,14 +82,14 @@ def _index(args: argparse.Namespace) -> int:
 
 def _provider(args: argparse.Namespace) -> SearchProvider:
     if args.web:
-        from tools.search.web import SearxngProvider
+        from agentkit.search.web import SearxngProvider
 
         return SearxngProvider(args.web, markers=_MARK)
-    from tools.search.index import SearchIndex
+    from agentkit.search.index import SearchIndex
 
     if args.db:
         return SearchIndex(args.db, create=False, markers=_MARK)
-    from tools.search.stdlib import cache_path, stdlib_index
+    from agentkit.search.stdlib import cache_path, stdlib_index
 
     if not cache_path().exists():
         print("building the stdlib documentation index (first use, a few seconds)...", file=sys.stderr)
@@ -149,7 +149,7 @@ def _marked(snippet: str) -> Text:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from tools.search.index import SearchIndex
+    from agentkit.search.index import SearchIndex
 
     try:
         with SearchIndex(args.db, create=False) as index:

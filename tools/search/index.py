@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from tools.search.base import DEFAULT_MARKERS, Hit
-from tools.search.chunking import DEFAULT_MAX_CHARS, Chunk, JsonFields, identifier_words
-from tools.search.errors import FTS5UnavailableError, IndexNotFoundError, SearchError
-from tools.search.query import ParsedQuery, parse_query
-from tools.search.sources import DEFAULT_MAX_FILE_BYTES, DocumentSource, file_source, walk_folder
+from agentkit.search.base import DEFAULT_MARKERS, Hit
+from agentkit.search.chunking import DEFAULT_MAX_CHARS, Chunk, JsonFields, identifier_words
+from agentkit.search.errors import FTS5UnavailableError, IndexNotFoundError, SearchError
+from agentkit.search.query import ParsedQuery, parse_query
+from agentkit.search.sources import DEFAULT_MAX_FILE_BYTES, DocumentSource, file_source, walk_folder
 
 SCHEMA_VERSION = 1
 MAX_K = 100
@@ -428,7 +428,7 @@ class SearchIndex:
     async def search(self, query: str, k: int = 5, *, mode: Mode = "auto") -> list[Hit]:
         """The best `k` chunks for `query`, on the index's thread pool (the event loop is never blocked).
 
-        Any text is a valid query (see `tools.search.query`); no match is an empty list. `mode`: "all" ranks
+        Any text is a valid query (see `agentkit.search.query`); no match is an empty list. `mode`: "all" ranks
         chunks containing every term, "any" ranks chunks containing at least one, "auto" (default) gives the
         "all" hits first and fills up to k with the best "any" hits.
         """

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from tools.search.chunking import (
+from agentkit.search.chunking import (
     DEFAULT_MAX_CHARS,
     Chunk,
     JsonFields,

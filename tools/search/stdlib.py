@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from tools.search.base import Hit
-from tools.search.chunking import DEFAULT_MAX_CHARS, Chunk, chunk_text
-from tools.search.index import RANK, SCHEMA_VERSION, SearchIndex
-from tools.search.sources import CHUNKER_VERSION, FileBacked, decode
+from agentkit.search.base import Hit
+from agentkit.search.chunking import DEFAULT_MAX_CHARS, Chunk, chunk_text
+from agentkit.search.index import RANK, SCHEMA_VERSION, SearchIndex
+from agentkit.search.sources import CHUNKER_VERSION, FileBacked, decode
 
 ROOT = "stdlib"
 _SKIP_DIRS = frozenset(

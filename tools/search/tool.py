@@ -12,8 +12,8 @@ from typing import Any
 
 from agentkit.errors import ToolError
 from agentkit.tools import Tool
-from tools.search.base import Hit, SearchProvider
-from tools.search.errors import SearchError
+from agentkit.search.base import Hit, SearchProvider
+from agentkit.search.errors import SearchError
 
 DEFAULT_MAX_CHARS = 4_000
 SNIPPET_CHARS = 500
@@ -23,15 +23,15 @@ _MIN_SNIPPET = 80
 def resolve_provider(source: SearchProvider | str | os.PathLike[str] | None) -> SearchProvider:
     """None: the stdlib corpus; "http(s)://...": a SearXNG API; another str or path: an existing index file."""
     if source is None:
-        from tools.search.stdlib import StdlibCorpus
+        from agentkit.search.stdlib import StdlibCorpus
 
         return StdlibCorpus()
     if isinstance(source, str) and source.startswith(("http://", "https://")):
-        from tools.search.web import SearxngProvider
+        from agentkit.search.web import SearxngProvider
 
         return SearxngProvider(source)
     if isinstance(source, str | os.PathLike):
-        from tools.search.index import SearchIndex
+        from agentkit.search.index import SearchIndex
 
         return SearchIndex(source, create=False)
     return source

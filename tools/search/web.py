@@ -17,15 +17,15 @@ from urllib.parse import urlsplit
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from tools.search.base import DEFAULT_MARKERS, Hit
-from tools.search.errors import (
+from agentkit.search.base import DEFAULT_MARKERS, Hit
+from agentkit.search.errors import (
     WebSearchConnectionError,
     WebSearchError,
     WebSearchHTTPError,
     WebSearchResponseError,
     WebSearchTimeout,
 )
-from tools.search.query import parse_query
+from agentkit.search.query import parse_query
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 SNIPPET_CHARS = 400

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from envs.families._kit import family_builder
-from envs.families.calendar import model, tasks, tools
-from envs.family import Family
+from agentkit.envs.families._kit_world import family_builder
+from agentkit.envs.families.calendar import model, tasks, tools
+from agentkit.envs.family import Family
 
 build = family_builder("calendar", model.build_state, tools.build_tools)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import ids, people, pick, vocab
+from agentkit.envs.families._kit_world import ids, people, vocab
+from agentkit.envs.family import pick
 
 DAYS = ("2025-07-07", "2025-07-08", "2025-07-09", "2025-07-10", "2025-07-11")
 DAY_NAMES = {"2025-07-07": "Monday", "2025-07-08": "Tuesday", "2025-07-09": "Wednesday", "2025-07-10": "Thursday",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from envs.errors import GenerationError
-from envs.families._kit import id_key, only
-from envs.families.calendar.model import CLOSE, DAY_NAMES, OPEN, ROOMS, day_phrase, hm, minutes
-from envs.family import GoalBuilder, pick
+from agentkit.envs.errors import GenerationError
+from agentkit.envs.families._kit_world import id_key, only
+from agentkit.envs.families.calendar.model import CLOSE, DAY_NAMES, OPEN, ROOMS, day_phrase, hm, minutes
+from agentkit.envs.family import GoalBuilder, pick
 
 
 def _event(g: GoalBuilder, pred=None) -> tuple[str, dict]:

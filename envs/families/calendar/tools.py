@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.errors import ToolCallError
-from envs.families._kit import STR, P, S, find_tool, get_tool, make_tool, require
-from envs.families.calendar.model import CLOSE, DAYS, OPEN, ROOMS, hm, minutes
-from envs.runtime import ToolContext
-from envs.spec import ToolSpec
+from agentkit.envs.errors import ToolCallError
+from agentkit.envs.families._kit_builder import STR, P, S, find_tool, get_tool, make_tool
+from agentkit.envs.families._kit_records import require
+from agentkit.envs.families.calendar.model import CLOSE, DAYS, OPEN, ROOMS, hm, minutes
+from agentkit.envs.runtime import ToolContext
+from agentkit.envs.spec import ToolSpec
 
 TIME = S(type="string", pattern="^[0-2][0-9]:[0-5][0-9]$")
 

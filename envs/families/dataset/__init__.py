@@ -1,14 +1,14 @@
 """Analysis of a data file too large to read whole: the agent must use the `python` tool (the sandbox).
 
-During generation the reference code runs in-process (`envs.runtime.ReferencePython`, our own code only) so no
+During generation the reference code runs in-process (`agentkit.envs.runtime.ReferencePython`, our own code only) so no
 container starts; an agent episode plugs the sandbox in with `Episode(record, python=SandboxPython(sandbox))`.
 """
 
 from __future__ import annotations
 
-from envs.families._kit import family_builder
-from envs.families.dataset import model, tasks, tools
-from envs.family import Family
+from agentkit.envs.families._kit_world import family_builder
+from agentkit.envs.families.dataset import model, tasks, tools
+from agentkit.envs.family import Family
 
 build = family_builder("dataset", model.build_state, tools.build_tools)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import MONTH_NAMES, MONTHS, ids, pick, vocab
+from agentkit.envs.families._kit_world import MONTH_NAMES, MONTHS, ids, vocab
+from agentkit.envs.family import pick
 
 REGIONS = ("north", "south", "east", "west", "central")
 CATEGORIES = ("hardware", "software", "services", "training")

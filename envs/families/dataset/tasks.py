@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from envs.errors import GenerationError
-from envs.families._kit import id_key, only
-from envs.families.dataset.model import CATEGORIES, REGIONS
-from envs.family import GoalBuilder, pick
+from agentkit.envs.errors import GenerationError
+from agentkit.envs.families._kit_world import id_key, only
+from agentkit.envs.families.dataset.model import CATEGORIES, REGIONS
+from agentkit.envs.family import GoalBuilder, pick
 
 LOAD = (
     "lines = open({file!r}).read().splitlines()\n"

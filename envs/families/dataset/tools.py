@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import STR, P, S, data_tools, find_tool, make_tool
-from envs.spec import ToolSpec
+from agentkit.envs.families._kit_builder import STR, P, S, find_tool, make_tool
+from agentkit.envs.families._kit_standard import data_tools
+from agentkit.envs.spec import ToolSpec
 
 OPS: dict[str, Any] = {}
 

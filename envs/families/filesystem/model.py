@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import pick, vocab
+from agentkit.envs.families._kit_world import vocab
+from agentkit.envs.family import pick
 
 SERVICES = ("billing", "search", "auth", "media", "reports", "gateway", "mailer", "scheduler")
 USERS = ("root", "deploy", "alice", "bob", "svc")

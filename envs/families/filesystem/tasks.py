@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from envs.errors import GenerationError
-from envs.families.filesystem.model import LEVELS, USERS
-from envs.family import GoalBuilder, pick
+from agentkit.envs.errors import GenerationError
+from agentkit.envs.families.filesystem.model import LEVELS, USERS
+from agentkit.envs.family import GoalBuilder, pick
 
 
 def _service(g: GoalBuilder) -> str:

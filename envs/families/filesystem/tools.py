@@ -5,20 +5,19 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.errors import ToolCallError
-from envs.families._kit import (
+from agentkit.envs.errors import ToolCallError
+from agentkit.envs.families._kit_builder import (
     STR,
     P,
     S,
     add_choosing_params,
-    filter_tests,
     make_tool,
-    paginate,
     paging_config,
     paging_params,
 )
-from envs.runtime import ToolContext
-from envs.spec import ToolSpec
+from agentkit.envs.families._kit_records import filter_tests, paginate
+from agentkit.envs.runtime import ToolContext
+from agentkit.envs.spec import ToolSpec
 
 
 def _norm(path: str) -> str:

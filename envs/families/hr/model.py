@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import ids, people, pick, vocab
+from agentkit.envs.families._kit_world import ids, people, vocab
+from agentkit.envs.family import pick
 
 DEPTS = ("engineering", "sales", "finance", "support", "marketing", "legal")
 TITLES = ("Analyst", "Engineer", "Specialist", "Coordinator", "Associate")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import STR, P, S, find_tool, get_tool, make_tool
-from envs.families.hr.model import DEPTS, STATUSES
-from envs.spec import ToolSpec
+from agentkit.envs.families._kit_builder import STR, P, S, find_tool, get_tool, make_tool
+from agentkit.envs.families.hr.model import DEPTS, STATUSES
+from agentkit.envs.spec import ToolSpec
 
 OPS: dict[str, Any] = {}
 """HR needs no custom operation: the generic record tools cover it (an example of a minimal family)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import ids, people, pick, size_for, vocab
+from agentkit.envs.families._kit_world import ids, people, size_for, vocab
+from agentkit.envs.family import pick
 
 CATEGORIES = ("kitchen", "outdoor", "office", "garden", "toys")
 WAREHOUSES = ("north", "south", "east", "west")

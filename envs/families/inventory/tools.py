@@ -6,11 +6,12 @@ import random
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from envs.errors import ToolCallError
-from envs.families._kit import STR, P, S, find_tool, get_tool, make_tool, require
-from envs.families.inventory.model import CATEGORIES, STATUSES, WAREHOUSES
-from envs.runtime import ToolContext
-from envs.spec import ToolSpec
+from agentkit.envs.errors import ToolCallError
+from agentkit.envs.families._kit_builder import STR, P, S, find_tool, get_tool, make_tool
+from agentkit.envs.families._kit_records import require
+from agentkit.envs.families.inventory.model import CATEGORIES, STATUSES, WAREHOUSES
+from agentkit.envs.runtime import ToolContext
+from agentkit.envs.spec import ToolSpec
 
 
 def op_place_order(ctx: ToolContext, args: dict[str, Any]) -> Any:

@@ -1,14 +1,14 @@
 """Look-ups in a document corpus that need search: policy facts reported or recorded on support cases.
 
-The corpus is searched by the environment's own BM25 (`envs.runtime.BM25Search`); an agent episode can plug in
-`tools.search` instead through `Episode(record, search=...)`.
+The corpus is searched by the environment's own BM25 (`agentkit.envs.runtime.BM25Search`); an agent episode can plug in
+`agentkit.search` instead through `Episode(record, search=...)`.
 """
 
 from __future__ import annotations
 
-from envs.families._kit import family_builder
-from envs.families.knowledge import model, tasks, tools
-from envs.family import Family
+from agentkit.envs.families._kit_world import family_builder
+from agentkit.envs.families.knowledge import model, tasks, tools
+from agentkit.envs.family import Family
 
 build = family_builder("knowledge", model.build_state, tools.build_tools)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import ids, people, pick, vocab
+from agentkit.envs.families._kit_world import ids, people, vocab
+from agentkit.envs.family import pick
 
 LINES = ("Zephyr", "Aurora", "Nimbus", "Quasar", "Helix", "Orbit", "Pulse", "Vertex")
 KINDS = ("router", "headset", "smartwatch", "speaker", "e-reader", "camera")

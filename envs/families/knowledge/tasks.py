@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from envs.errors import GenerationError
-from envs.families._kit import id_key, only
-from envs.family import GoalBuilder, pick
+from agentkit.envs.errors import GenerationError
+from agentkit.envs.families._kit_world import id_key, only
+from agentkit.envs.family import GoalBuilder, pick
 
 FACTS = {
     "warranty": (r"[Ww]arranty(?: period)?(?: of|:) (\d+) months", "warranty period in months"),

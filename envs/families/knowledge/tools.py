@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import STR, P, S, find_tool, get_tool, make_tool, search_tools
-from envs.families.knowledge.model import TIERS
-from envs.spec import ToolSpec
+from agentkit.envs.families._kit_builder import STR, P, S, find_tool, get_tool, make_tool
+from agentkit.envs.families._kit_standard import search_tools
+from agentkit.envs.families.knowledge.model import TIERS
+from agentkit.envs.spec import ToolSpec
 
 OPS: dict[str, Any] = {}
 

@@ -6,9 +6,9 @@ tool builders), `tasks.py` (templates), and this file, which assembles them into
 
 from __future__ import annotations
 
-from envs.families._kit import family_builder
-from envs.families.ledger import model, tasks, tools
-from envs.family import Family
+from agentkit.envs.families._kit_world import family_builder
+from agentkit.envs.families.ledger import model, tasks, tools
+from agentkit.envs.family import Family
 
 build = family_builder("ledger", model.build_state, tools.build_tools)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import MONTHS, ids, people, pick, size_for, vocab
+from agentkit.envs.families._kit_world import MONTHS, ids, people, size_for, vocab
+from agentkit.envs.family import pick
 
 KINDS = ("checking", "savings", "business")
 STATUSES = ("active", "frozen", "closed")

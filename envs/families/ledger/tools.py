@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.errors import ToolCallError
-from envs.families._kit import STR, P, S, find_tool, get_tool, make_tool, require
-from envs.families.ledger.model import CATEGORIES, KINDS, STATUSES
-from envs.runtime import ToolContext
-from envs.spec import ToolSpec
+from agentkit.envs.errors import ToolCallError
+from agentkit.envs.families._kit_builder import STR, P, S, find_tool, get_tool, make_tool
+from agentkit.envs.families._kit_records import require
+from agentkit.envs.families.ledger.model import CATEGORIES, KINDS, STATUSES
+from agentkit.envs.runtime import ToolContext
+from agentkit.envs.spec import ToolSpec
 
 
 def op_transfer(ctx: ToolContext, args: dict[str, Any]) -> Any:

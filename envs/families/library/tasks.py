@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from envs.errors import GenerationError
-from envs.families._kit import id_key, only
-from envs.family import GoalBuilder, pick
+from agentkit.envs.errors import GenerationError
+from agentkit.envs.families._kit_world import id_key, only
+from agentkit.envs.family import GoalBuilder, pick
 
 
 def _member(g: GoalBuilder, thought: str) -> tuple[str, str]:

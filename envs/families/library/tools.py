@@ -5,20 +5,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import (
-    STR,
-    P,
-    S,
-    close_reservation,
-    find_tool,
-    get_tool,
-    make_tool,
-    require,
-    take_unit,
-)
-from envs.families.library.model import GENRES
-from envs.runtime import ToolContext
-from envs.spec import ToolSpec
+from agentkit.envs.families._kit_builder import STR, P, S, find_tool, get_tool, make_tool
+from agentkit.envs.families._kit_records import close_reservation, require, take_unit
+from agentkit.envs.families.library.model import GENRES
+from agentkit.envs.runtime import ToolContext
+from agentkit.envs.spec import ToolSpec
 
 
 def op_checkout(ctx: ToolContext, args: dict[str, Any]) -> Any:

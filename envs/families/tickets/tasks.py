@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from envs.errors import GenerationError
-from envs.families._kit import id_key, only
-from envs.families.tickets.model import TEAMS
-from envs.family import GoalBuilder, pick
+from agentkit.envs.errors import GenerationError
+from agentkit.envs.families._kit_world import id_key, only
+from agentkit.envs.families.tickets.model import TEAMS
+from agentkit.envs.family import GoalBuilder, pick
 
 
 def _group(g: GoalBuilder, pred) -> list[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from envs.families._kit import ids, people, pick, vocab
+from agentkit.envs.families._kit_world import ids, people, vocab
+from agentkit.envs.family import pick
 
 CITIES = ("LIS", "BER", "OSL", "MAD", "ROM", "VIE", "DUB", "PRG", "ATH", "CPH")
 CITY_NAMES = {"LIS": "Lisbon", "BER": "Berlin", "OSL": "Oslo", "MAD": "Madrid", "ROM": "Rome", "VIE": "Vienna",

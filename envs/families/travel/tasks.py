@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from envs.errors import GenerationError
-from envs.families._kit import id_key
-from envs.families.travel.model import CITY_NAMES, DATE_NAMES, DATES
-from envs.family import GoalBuilder, money, pick
+from agentkit.envs.errors import GenerationError
+from agentkit.envs.families._kit_world import id_key
+from agentkit.envs.families.travel.model import CITY_NAMES, DATE_NAMES, DATES
+from agentkit.envs.family import GoalBuilder, money, pick
 
 
 def _route(g: GoalBuilder) -> tuple[str, str, str]:

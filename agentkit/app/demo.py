@@ -44,7 +44,7 @@ def _remote_configured() -> bool:
 
 def demo_script(body: dict[str, Any]) -> Any:
     """The scripted model: search, then run Python, then answer from what the tools really returned."""
-    from model_backend.scripted_server import Reply
+    from agentkit.testing.scripted_server import Reply
 
     messages = body["messages"]
     tools = {t["function"]["name"] for t in body.get("tools", [])}
@@ -76,13 +76,13 @@ def _tools(console: Console) -> tuple[list[Tool], Any]:
     tools: list[Tool] = []
     pool = None
     try:
-        from tools.search import default_search_tool
+        from agentkit.search import default_search_tool
 
         tools.append(default_search_tool())
     except Exception as exc:  # noqa: BLE001 - the demo goes on with what this machine has
         console.print(f"[yellow]search unavailable: {exc}[/]")
     try:
-        from tools.sandbox import SandboxPool, python_tool
+        from agentkit.sandbox import SandboxPool, python_tool
 
         pool = SandboxPool(size=1)  # warmed while the model thinks, so the first python call costs ~1 ms
         tools.append(python_tool(pool))
@@ -117,7 +117,7 @@ DEMO_DIR = Path(os.environ.get("AGENTKIT_DEMO_DIR", ".agentkit/demo"))
 
 def _local_checkpoint() -> Path | None:
     try:
-        from model_backend.local.backend import SHIPPED_CHECKPOINT
+        from agentkit.backends.local.backend import SHIPPED_CHECKPOINT
     except ImportError:  # the local extra (torch) is not installed
         return None
     return SHIPPED_CHECKPOINT if (SHIPPED_CHECKPOINT / "model.safetensors").exists() else None
@@ -127,14 +127,15 @@ def local_pipeline(
     console: Console, *, per_family: int = DEMO_TASKS_PER_FAMILY, seed: int = DEMO_SEED, checkpoint: Path | None = None
 ) -> int:
     """Held-out tasks -> one live episode -> eval of the set -> summary and HTML report, all offline."""
-    from envs.eval import evaluate, needs_python
-    from envs.eval_cli import eval_progress
-    from envs.families import families
-    from envs.generator import generate_records
-    from envs.report import print_summary, write_html
-    from envs.runtime import Episode
-    from envs.spec import write_jsonl
-    from model_backend.local.train import agent_factory, shipped_backend
+    from agentkit.envs.eval import evaluate, needs_python
+    from agentkit.envs.eval_cli import eval_progress
+    from agentkit.envs.families import families
+    from agentkit.envs.generator import generate_records
+    from agentkit.envs.report import print_summary, write_html
+    from agentkit.envs.runtime import Episode
+    from agentkit.envs.spec import write_jsonl
+    from agentkit.backends.local.shipped import shipped_backend
+    from agentkit.training.agent import agent_factory
 
     names = sorted(families())
     console.rule("agentkit demo: the local DSA model, offline")
@@ -181,7 +182,7 @@ def local_pipeline(
 
     summary = asyncio.run(pipeline())
     print_summary(summary, console)
-    from envs.eval import load_results
+    from agentkit.envs.eval import load_results
 
     report = write_html(DEMO_DIR / "report.html", summary, load_results(out), config={"model": "local-dsa", "seed": seed})
     console.print(f"results: {out}\nreport:  {report.resolve()}")
@@ -206,13 +207,13 @@ def main() -> int:
     tools, pool = _tools(console)
     with ExitStack() as stack:
         if choice == "remote":
-            from model_backend.remote import RemoteBackend
+            from agentkit.backends.remote import RemoteBackend
 
             backend: Any = RemoteBackend(os.environ.get("AGENTKIT_PROVIDER", "deepseek"), os.environ.get("AGENTKIT_MODEL"))
             label = f"remote model {backend.model} ({backend.profile.name})"
         else:
-            from model_backend.remote import RemoteBackend
-            from model_backend.scripted_server import ScriptedServer
+            from agentkit.backends.remote import RemoteBackend
+            from agentkit.testing.scripted_server import ScriptedServer
 
             srv = stack.enter_context(ScriptedServer(demo_script, enforce="deepseek-v3.2"))
             backend = RemoteBackend("deepseek", "deepseek-reasoner", base_url=srv.base_url, api_key="offline-demo")

@@ -1,6 +1,6 @@
 """`agentkit local`: train the local DSA agent model, inspect a checkpoint, ship one into the package.
 
-    agentkit local train RUN_DIR                 # the full recipe (about an hour on 2 cores); re-run to resume
+    agentkit local train RUN_DIR                 # the full recipe; re-run to resume
     agentkit local train RUN_DIR --tiny          # a seconds-long recipe: the plumbing, no quality
     agentkit local train RUN_DIR --init shipped --set families=hr,ledger --set dense_steps=400
                                                  # continue the shipped model on your own data (a fine-tune)
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "tokenizer, the recipe's shape fields must match")  # fmt: skip
     t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change one recipe field (repeatable), e.g. data_seed=5 n_tasks=2000 families=hr,ledger "
-                   "dense_steps=400 lr=0.001; the fields are model_backend.local.train.Recipe's")  # fmt: skip
+                   "dense_steps=400 lr=0.001; the fields are agentkit.training.Recipe's")  # fmt: skip
     t.set_defaults(func=cmd_train)
 
     i = sub.add_parser("info", help="print a checkpoint's manifest: shape, data seeds, training time, eval figures")
@@ -58,8 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .backend import checkpoint_paths
-    from .train import STEPS_PER_PROCESS, TINY, Recipe, Trainer
+    from agentkit.backends.local.backend import checkpoint_paths
+    from agentkit.training.loop import STEPS_PER_PROCESS, Trainer
+    from agentkit.training.recipe import TINY, Recipe
 
     per_process = STEPS_PER_PROCESS if args.steps_per_process is None else args.steps_per_process  # 0: one process
     recipe = recipe_with(TINY if args.tiny else Recipe(), args.set)
@@ -98,14 +99,16 @@ def recipe_with(recipe: Any, assignments: list[str]) -> Any:
 
 
 def _shipped_dir() -> Path:
-    return Path(__file__).with_name("checkpoint")
+    """The checkpoint packaged with the local backend (what `LocalDSABackend()` loads by default)."""
+    from agentkit.backends.local.backend import SHIPPED_CHECKPOINT
+
+    return SHIPPED_CHECKPOINT
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from agentkit.backends.local.backend import manifest_lineage
     from rich.console import Console
     from rich.table import Table
-
-    from .backend import manifest_lineage
 
     directory = args.checkpoint or _shipped_dir()
     path = directory / "manifest.json"

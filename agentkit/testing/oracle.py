@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from envs.spec import TaskRecord
+from agentkit.envs.spec import TaskRecord
 
 
 def _key(instruction: str, tools: Sequence[tuple[str, Any]]) -> str:
@@ -36,7 +36,7 @@ def _task_for(body: dict[str, Any], index: dict[str, TaskRecord]) -> tuple[TaskR
 
 
 def oracle_script(tasks: Sequence[TaskRecord]) -> Callable[[dict[str, Any]], Any]:
-    from model_backend.scripted_server import Reply
+    from agentkit.testing.scripted_server import Reply
 
     index = _index(tasks)
 
@@ -54,14 +54,14 @@ def oracle_script(tasks: Sequence[TaskRecord]) -> Callable[[dict[str, Any]], Any
 
 
 def lazy_script(body: dict[str, Any]) -> Any:
-    from model_backend.scripted_server import Reply
+    from agentkit.testing.scripted_server import Reply
 
     return Reply(content="I have completed the task.")
 
 
 def flaky_script(tasks: Sequence[TaskRecord]) -> Callable[[dict[str, Any]], Any]:
     """Every third request fails with a 500; every first tool call of a task carries malformed JSON arguments."""
-    from model_backend.scripted_server import Fail, Reply
+    from agentkit.testing.scripted_server import Fail, Reply
 
     oracle = oracle_script(tasks)
     index = _index(tasks)
@@ -82,15 +82,15 @@ def flaky_script(tasks: Sequence[TaskRecord]) -> Callable[[dict[str, Any]], Any]
 
 
 def serve_main(argv: Sequence[str] | None = None) -> None:
-    """`python -m envs.oracle TASKS.jsonl [LATENCY_S]`: serve the oracle in its own process; prints the base URL.
+    """`python -m agentkit.testing.oracle TASKS.jsonl [LATENCY_S]`: serve the oracle in its own process; prints the base URL.
 
     Benchmarks use it so the server does not share the client's interpreter (and GIL); `GET /v1/_stats` reports
     the server's own time."""
     import sys
     import time
 
-    from envs.eval import load_tasks
-    from model_backend.scripted_server import ScriptedServer
+    from agentkit.envs.eval import load_tasks
+    from agentkit.testing.scripted_server import ScriptedServer
 
     args = list(sys.argv[1:] if argv is None else argv)
     tasks = load_tasks(args[0])

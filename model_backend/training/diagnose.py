@@ -14,9 +14,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import chat_format as cf
-from .tokenizer import ChatTokenizer
-from .train import Example, turn_misses
+from agentkit.backends.local import chat_format as cf
+from agentkit.backends.local.tokenizer import ChatTokenizer
+
+from .data import Example
+from .metrics import turn_misses
 
 MISS_KINDS = ("reasoning", "call or answer", "answer text", "tool name", "parameter name",
               "parameter value (in the context)", "parameter value (not in the context)", "call markup")  # fmt: skip

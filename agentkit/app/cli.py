@@ -10,22 +10,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+from importlib.metadata import entry_points
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from agentkit import __version__
+from agentkit.backends.options import add_backend_arguments, backend_from_args
 from agentkit.errors import AgentkitError, ConfigurationError
 
 EXIT_CODES = {"completed": 0, "error": 1, "max_turns": 3, "deadline": 4, "cancelled": 130}
 
-# Packages that add their own sub-command groups: (module, description). Missing ones are skipped quietly.
-_PLUGINS = ["tools.sandbox.cli", "tools.search.cli", "envs.cli", "envs.eval_cli", "model_backend.cli", "model_backend.local.cli"]
-
+# Sub-command groups register themselves through this entry-point group (pyproject.toml); a plugin package of a
+# user's can add its own. A group whose module cannot be imported (an extra not installed) is skipped.
+COMMAND_GROUP = "agentkit.commands"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentkit", description="Agentic tool use in the style of DeepSeek-V3.2.")
-    parser.add_argument("--version", action="version", version="agentkit 0.1.0")
+    parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run an agent on a task and stream what it does")
@@ -43,37 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job, offline: see the README")
     demo.set_defaults(func=cmd_demo)
 
-    for module in _PLUGINS:
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
         try:
-            mod = importlib.import_module(module)
+            register = entry.load()
         except ImportError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that package is not part of this install
+            if exc.name and entry.value.startswith(exc.name):
+                continue  # that part is not in this install
             raise
-        register = getattr(mod, "register", None)
-        if register is not None:
-            register(sub)
+        register(sub)
     return parser
-
-
-def add_backend_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--provider", default=os.environ.get("AGENTKIT_PROVIDER", "deepseek"),
-                   help="deepseek | openai | vllm | sglang | openrouter | ollama | local (default: $AGENTKIT_PROVIDER or deepseek)")  # fmt: skip
-    p.add_argument("--model", default=os.environ.get("AGENTKIT_MODEL"), help="model id (default: the provider's)")
-    p.add_argument("--base-url", default=None, help="server URL (default: the provider's, or its *_BASE_URL variable)")
-    p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
-                   help="switch thinking on/off (default: the model's own default)")  # fmt: skip
-
-
-def make_backend(args: argparse.Namespace) -> Any:
-    """A backend from CLI arguments; the local model is imported only when asked for."""
-    if args.provider == "local":
-        from model_backend.local.backend import LocalDSABackend  # noqa: PLC0415 - torch only on demand
-
-        return LocalDSABackend(args.model) if args.model else LocalDSABackend()
-    from model_backend.remote import RemoteBackend  # noqa: PLC0415
-
-    return RemoteBackend(args.provider, args.model, base_url=args.base_url)
 
 
 def resolve_tool(spec: str) -> Any:
@@ -81,25 +62,41 @@ def resolve_tool(spec: str) -> Any:
     from agentkit.tools import Tool, tool  # noqa: PLC0415
 
     if spec == "python":
-        from tools.sandbox import python_tool  # noqa: PLC0415
+        from agentkit.sandbox import python_tool  # noqa: PLC0415
 
         return python_tool()
     if spec == "shell":
-        from tools.sandbox import shell_tool  # noqa: PLC0415
+        from agentkit.sandbox import shell_tool  # noqa: PLC0415
 
         return shell_tool()
     if spec == "search":
-        from tools.search import default_search_tool  # noqa: PLC0415
+        from agentkit.search import default_search_tool  # noqa: PLC0415
 
         return default_search_tool()
     module, sep, attr = spec.partition(":")
-    if not sep:
+    if not sep or not module or not attr:
         raise ConfigurationError(f"unknown tool {spec!r}: use python, shell, search or MODULE:FUNC")
     try:
-        obj: Any = getattr(importlib.import_module(module), attr)
+        obj: Any = getattr(_import_from_cwd(module), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(f"cannot load tool {spec!r}: {exc}") from exc
     return obj if isinstance(obj, Tool) else tool(obj)
+
+
+def _import_from_cwd(module: str) -> Any:
+    """Import a user's module the way `python -m` would: the current directory is searched first. The console
+    script's sys.path starts with its own bin directory, so without this `--tool my_tools:f` only worked with
+    PYTHONPATH=. set. Our own modules are already imported under `agentkit.…`, so a user's `tools.py` cannot
+    shadow them."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module)
+    finally:
+        if added:
+            sys.path.remove(cwd)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -107,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agentkit.events import Final  # noqa: PLC0415
     from agentkit.loop import Agent  # noqa: PLC0415
 
-    backend = make_backend(args)
+    backend = backend_from_args(args)
     tools = [resolve_tool(t) for t in args.tool]
     agent = Agent(backend, tools, system_prompt=args.system, thinking=args.thinking, max_turns=args.max_turns,
                   deadline=args.deadline)  # fmt: skip
@@ -138,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from agentkit.demo import main as demo_main  # noqa: PLC0415
+    from agentkit.app.demo import main as demo_main  # noqa: PLC0415
 
     return demo_main()
 
