@@ -1,8 +1,10 @@
 """agentkit: agentic tool use in the style of DeepSeek-V3.2.
 
-The whole public surface, in reading order: messages, tools, the backend contract, the loop and its events, errors.
-Backends (`agentkit.backends`), shipped tools (`tools`) and environments (`agentkit.envs`) are separate packages that build on
-these contracts; importing agentkit never imports torch or docker.
+This module is the core's public surface, in reading order: messages, tools, the backend contract, the loop and
+its events, errors. Everything else lives in sub-packages of the same namespace that build on these contracts:
+`agentkit.backends` (remote and local models), `agentkit.sandbox`, `agentkit.search`, `agentkit.envs`,
+`agentkit.training`; `agentkit.app` is the CLI and `agentkit.testing` the test doubles. One namespace, so a user's
+own `tools.py` or `envs/` never shadows ours. Importing agentkit never imports torch or docker.
 """
 
 from agentkit.backend import ChatDelta, ChatRequest, ModelBackend, ToolCallFragment, Usage

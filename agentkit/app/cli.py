@@ -1,5 +1,6 @@
-"""The `agentkit` command. Sub-commands of other packages (sandbox, search, envs, serve, ...) are registered lazily,
-so `agentkit --help` never imports torch or docker.
+"""The `agentkit` command. Sub-command groups of the other packages (sandbox, search, envs, eval, serve, local) are
+found through the `agentkit.commands` entry-point group and import their heavy parts only when run, so
+`agentkit --help` never imports torch or docker.
 
 Exit codes: 0 completed, 1 backend or tool failure, 2 bad usage or configuration, 3 max_turns reached,
 4 deadline reached, 130 interrupted.
@@ -10,10 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-from importlib.metadata import entry_points
 import os
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
 from agentkit import __version__
@@ -25,6 +26,7 @@ EXIT_CODES = {"completed": 0, "error": 1, "max_turns": 3, "deadline": 4, "cancel
 # Sub-command groups register themselves through this entry-point group (pyproject.toml); a plugin package of a
 # user's can add its own. A group whose module cannot be imported (an extra not installed) is skipped.
 COMMAND_GROUP = "agentkit.commands"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agentkit", description="Agentic tool use in the style of DeepSeek-V3.2.")

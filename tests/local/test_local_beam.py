@@ -13,7 +13,7 @@ from conftest import ADD_QUESTION, ADD_TOOL, SYSTEM, eventually
 
 from agentkit.errors import BadRequestError
 from agentkit.messages import SystemMessage, UserMessage
-from agentkit.backends.base import ChatRequest
+from agentkit.backend import ChatRequest
 from agentkit.backends.local.backend import LocalDSABackend
 from agentkit.backends.local.beam import BeamSearch
 from agentkit.backends.local.generate import GenerationEngine, SamplingParams
