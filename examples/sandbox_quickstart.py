@@ -7,14 +7,10 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agentkit.tools import RunContext, reset_current_run, set_current_run  # noqa: E402
-from agentkit.sandbox import Sandbox, SandboxLimits, SandboxPool, python_tool  # noqa: E402
+from agentkit.sandbox import Sandbox, SandboxLimits, SandboxPool, python_tool
+from agentkit.tools import RunContext, reset_current_run, set_current_run
 
 
 async def main() -> None:

@@ -113,6 +113,8 @@ def _params() -> list[object]:
     out = []
     for b in BLOCKS:
         marks = [pytest.mark.docker] if "docker" in b.marks else []
+        if "torch" in b.marks:  # the local model on 2 shared cores: beyond the suite's 300 s default
+            marks.append(pytest.mark.timeout(900))
         out.append(pytest.param(b, id=b.id, marks=marks))
     return out
 
@@ -345,3 +347,38 @@ def test_readme_block_runs(block: Block, runner: _Runner) -> None:
         return  # install lines only: test_lines_that_cannot_run_are_true checks them
     runner.skip_if_missing(block)
     runner.run(block)
+
+
+# ------------------------------------------------------------------------------- examples/, which the README names
+
+
+def test_every_example_runs_in_some_test() -> None:
+    """The README says each example runs in the test suite: every examples/*.py is named by a test module."""
+    tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py"))
+    unrun = [
+        p.name
+        for p in sorted((ROOT / "examples").glob("*.py"))
+        if p.name not in tests and p.stem not in tests
+    ]
+    assert not unrun, f"examples no test runs: {unrun}"
+
+
+def _run_example(name: str, cwd: Path) -> str:
+    """Run an example from a directory outside the clone: it must need nothing but the installed namespace."""
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=cwd, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_envs_quickstart_example(tmp_path: Path) -> None:
+    out = _run_example("envs_quickstart.py", tmp_path)
+    assert "Verdict(passed=True" in out
+
+
+@pytest.mark.docker
+def test_sandbox_quickstart_example(tmp_path: Path) -> None:
+    _Runner.skip_if_missing(Block(0, 0, "python", "", "", {"docker"}))
+    out = _run_example("sandbox_quickstart.py", tmp_path)
+    assert "sum: 5050" in out and "Network is unreachable" in out and "timed_out=True" in out
+    assert "'I am run A'" in out and "'I am run B'" in out
