@@ -1,9 +1,9 @@
 """What the training recipe costs on *this* machine, before committing an hour to it.
 
-The recipe's budget is 60 minutes on a 2-core machine, but machines of that size differ a lot: an eager dense step
-of the recipe took 0.96 s on an AMD EPYC with AVX512-BF16, 1.07 s on an AMX Xeon (bfloat16 matmuls 8x faster than
-float32 there, yet the step is mostly elementwise work), and an AVX2-only EPYC takes 1.4 s in float32 and 29 s in
-(emulated) bfloat16. This benchmark times real training steps of every stage (`agentkit.training.train.time_recipe`:
+The recipe's budget is 60 minutes on a 2-core machine, but machines of that size differ a lot: whether the CPU
+multiplies bfloat16 natively, emulates it (many times slower than float32), or spends the step on elementwise work
+whatever its matmul speed (docs/training.md has the figures of the machines measured so far). This benchmark
+times real training steps of every stage (`agentkit.training.time_recipe`:
 the recipe's shape, real batches from a sample of the recipe's own data) the way `agentkit local train` runs them on
 this machine (`Recipe.bf16=None`: bfloat16 autocast where the CPU has it natively, float32 elsewhere;
 `Recipe.compile=None`: through torch.compile where a C++ compiler is present) and projects the full recipe.

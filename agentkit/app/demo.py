@@ -110,7 +110,7 @@ async def _run(agent: Agent, printer: EventPrinter, pool: Any) -> RunResult:
     return result
 
 
-DEMO_SEED = 424_242  # held out: training uses other seeds (see model_backend/local/train.py)
+DEMO_SEED = 424_242  # held out: training uses other seeds (see agentkit.training.recipe)
 DEMO_TASKS_PER_FAMILY = 2
 DEMO_DIR = Path(os.environ.get("AGENTKIT_DEMO_DIR", ".agentkit/demo"))
 

@@ -33,7 +33,7 @@ def read_config(path: str | Path) -> DSAConfig:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
-            f"no checkpoint at {path}: train one (model_backend.local.train) or fix the path"
+            f"no checkpoint at {path}: train one (`agentkit local train`) or fix the path"
         )
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -233,7 +233,7 @@ GRAVITON = "processor\t: 0\nFeatures\t: fp asimd sve i8mm bf16\nCPU implementer\
 @pytest.mark.parametrize("cpuinfo, native", [(ZEN3, False), (ZEN4, True), (SAPPHIRE, True), (GRAVITON, True),
                                              ("", False), ("model name : avx512_bf16 in a name\n", False)])
 def test_native_bf16_reads_the_cpu_flags(cpuinfo: str, native: bool):
-    """Emulated bfloat16 made a step 20x slower than float32 on an AVX2 machine: the default precision follows the
+    """Emulated bfloat16 makes a step many times slower than float32 on an AVX2 machine: the default precision follows the
     hardware, from its flags alone (a name that happens to contain a flag's spelling is not a flag)."""
     assert native_bf16(cpuinfo) is native
 
