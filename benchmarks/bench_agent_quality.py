@@ -30,14 +30,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, manifest_lineage
+from agentkit.backends.local.shipped import shipped_backend
 from agentkit.envs.eval import AttemptRecord, EvalSummary, ResultsFile, evaluate, summarize
 from agentkit.envs.generator import generate, generate_records
 from agentkit.envs.spec import TaskRecord
-from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, manifest_lineage
-from agentkit.training.diagnose import diagnose_turns
-from agentkit.backends.local.shipped import shipped_backend
 from agentkit.training.agent import AGENT_SETTINGS, agent_factory
 from agentkit.training.data import encode_records
+from agentkit.training.diagnose import diagnose_turns
 from agentkit.training.metrics import greedy_predictor, layer_topk_recalls, mean_recalls
 
 EVAL_SEED = 7_770_001

@@ -27,13 +27,13 @@ from rich.console import Console
 from rich.table import Table
 
 from agentkit.backend import ChatRequest
-from agentkit.messages import SystemMessage, UserMessage
 from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, WEIGHTS_FILE, LocalDSABackend
 from agentkit.backends.local.checkpoint import read_config
 from agentkit.backends.local.generate import GenerationEngine, SamplingParams
 from agentkit.backends.local.model import DSAConfig, DSATransformer
 from agentkit.backends.local.tokenizer import synthetic_corpus, train_tokenizer
 from agentkit.backends.server import ChatServer
+from agentkit.messages import SystemMessage, UserMessage
 
 TARGET_DECODE = 200.0
 TOOL = {"type": "function", "function": {"name": "add", "description": "Add two integers.", "parameters": {

@@ -10,7 +10,16 @@ Table of contents:
 """
 
 from agentkit.envs.errors import EnvError, GenerationError, SpecError, ToolCallError
-from agentkit.envs.spec import SCHEMA_VERSION, Call, Environment, Solution, Task, TaskRecord, ToolSpec, Verifier
+from agentkit.envs.spec import (
+    SCHEMA_VERSION,
+    Call,
+    Environment,
+    Solution,
+    Task,
+    TaskRecord,
+    ToolSpec,
+    Verifier,
+)
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.envs.errors import GenerationError
-from agentkit.envs.runtime import BM25Search, ReferencePython, SearchBackend, ToolContext, Workspace, call_tool
+from agentkit.envs.runtime import (
+    BM25Search,
+    ReferencePython,
+    SearchBackend,
+    ToolContext,
+    Workspace,
+    call_tool,
+)
 from agentkit.envs.spec import AnswerCheck, Call, Environment, Predicate, ToolSpec
 
 Op = Callable[[ToolContext, dict[str, Any]], Any]

@@ -21,7 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentkit.envs.errors import SpecError, ToolCallError
-from agentkit.envs.spec import Call, Diff, Environment, Record, State, TaskRecord, ToolSpec, Verdict, empty_diff
+from agentkit.envs.spec import (
+    Call,
+    Diff,
+    Environment,
+    Record,
+    State,
+    TaskRecord,
+    ToolSpec,
+    Verdict,
+    empty_diff,
+)
 
 PYTHON_IMPL = "kit.python"
 """The one implementation that needs a code runner; the runtime hands the code to the episode's `PythonRunner`."""

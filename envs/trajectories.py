@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentkit.envs.families import families
+from agentkit.envs.generator import capabilities
+from agentkit.envs.runtime import Workspace, call_tool
+from agentkit.envs.spec import TaskRecord
 from agentkit.messages import (
     AssistantMessage,
     Message,
@@ -20,10 +24,6 @@ from agentkit.messages import (
     UserMessage,
     dump_messages,
 )
-from agentkit.envs.families import families
-from agentkit.envs.generator import capabilities
-from agentkit.envs.runtime import Workspace, call_tool
-from agentkit.envs.spec import TaskRecord
 
 RULES = (
     "Work only through the tools. Look values up instead of guessing them, change nothing you were not asked to "

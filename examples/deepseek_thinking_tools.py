@@ -11,9 +11,9 @@ import asyncio
 import os
 
 from agentkit import Agent, UserMessage, tool
+from agentkit.backends import RemoteBackend
 from agentkit.console import EventPrinter
 from agentkit.events import Final
-from agentkit.backends import RemoteBackend
 
 RATES = {"EUR": 1.0, "USD": 1.08, "JPY": 162.3}
 

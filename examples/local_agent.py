@@ -14,13 +14,13 @@ import asyncio
 import tempfile
 
 from agentkit import Agent, tool
-from agentkit.events import Final, ReasoningDelta, TextDelta, ToolCallDelta, ToolResult
 from agentkit.backends.local.backend import (
     SHIPPED_CHECKPOINT,
     WEIGHTS_FILE,
     LocalDSABackend,
     init_random_checkpoint,
 )
+from agentkit.events import Final, ReasoningDelta, TextDelta, ToolCallDelta, ToolResult
 
 
 @tool

@@ -106,9 +106,10 @@ def _shipped_dir() -> Path:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from agentkit.backends.local.backend import manifest_lineage
     from rich.console import Console
     from rich.table import Table
+
+    from agentkit.backends.local.backend import manifest_lineage
 
     directory = args.checkpoint or _shipped_dir()
     path = directory / "manifest.json"

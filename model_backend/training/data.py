@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from agentkit.backends.local import chat_format as cf
 from agentkit.backends.local.backend import checkpoint_paths
 from agentkit.backends.local.tokenizer import ChatTokenizer, train_tokenizer
-
 from agentkit.messages import Message, SystemMessage
 
 from .agent import SYSTEM_PROMPT

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from agentkit.backends.local.backend import MANIFEST_FILE, save_local_checkpoint
 from agentkit.backends.local.cpu import cpu_name, native_bf16
 from agentkit.backends.local.model import DSATransformer

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from agentkit.backends.local.backend import MANIFEST_FILE
 from agentkit.backends.local.config import DSAConfig
 from agentkit.backends.local.cpu import cpu_name

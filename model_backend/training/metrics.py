@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
+
 from agentkit.backends.local.dsa import select_topk
 from agentkit.backends.local.model import DSATransformer
 

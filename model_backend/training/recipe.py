@@ -16,7 +16,6 @@ from typing import Any
 
 from agentkit.backends.local.config import DSAConfig, field_check
 from agentkit.backends.local.cpu import native_bf16
-
 from agentkit.errors import AgentkitError
 
 STAGES = ("dense", "indexer", "sparse")

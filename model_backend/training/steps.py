@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
 from agentkit.backends.local.backend import checkpoint_paths
 from agentkit.backends.local.checkpoint import load_checkpoint
 from agentkit.backends.local.copy_head import copy_label_log_probs, spelling_variants

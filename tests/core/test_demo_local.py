@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.torch  # the shipped local model
 def test_local_pipeline_end_to_end(tmp_path, monkeypatch) -> None:
     import agentkit.app.demo as demo
 

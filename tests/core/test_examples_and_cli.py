@@ -69,6 +69,7 @@ def test_cli_without_key_says_what_to_set() -> None:
     assert "set the environment variable DEEPSEEK_API_KEY" in proc.stderr
 
 
+@pytest.mark.docker  # its python tool runs in the real sandbox
 def test_demo_runs_offline_with_real_tools_and_leaves_no_container() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DEEPSEEK_API_KEY", "AGENTKIT_PROVIDER")}
     env["COLUMNS"] = "200"

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from agentkit.tools import Tool
 from agentkit.envs.families import families
 from agentkit.envs.family import World
 from agentkit.envs.runtime import (
@@ -23,6 +22,7 @@ from agentkit.envs.runtime import (
     check_arguments,
 )
 from agentkit.envs.spec import TaskRecord, canonical_json
+from agentkit.tools import Tool
 
 
 def _first(task_set: list[TaskRecord], family: str, writes: bool = True) -> TaskRecord:

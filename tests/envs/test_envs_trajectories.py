@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+from agentkit.envs.generator import capabilities
+from agentkit.envs.runtime import execute
+from agentkit.envs.spec import TaskRecord
+from agentkit.envs.trajectories import render, to_training_line
 from agentkit.messages import (
     AssistantMessage,
     SystemMessage,
@@ -12,10 +16,6 @@ from agentkit.messages import (
     dump_messages,
     parse_messages,
 )
-from agentkit.envs.generator import capabilities
-from agentkit.envs.runtime import execute
-from agentkit.envs.spec import TaskRecord
-from agentkit.envs.trajectories import render, to_training_line
 
 
 def test_transcripts_follow_the_reference(task_set: list[TaskRecord]) -> None:

@@ -89,6 +89,7 @@ async def test_crashing_agent_factory_is_an_error_record(tasks) -> None:
     assert summary.errors == 3 and summary.pass1 == 0.0
 
 
+@pytest.mark.docker
 async def test_python_family_runs_in_the_sandbox(serve) -> None:
     tasks = make_tasks(40, seed=3, python=True)[:3]
     assert tasks, "the generator should yield data-analysis tasks"

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from agentkit import tool
-from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from agentkit.backends.local import chat_format as cf
 from agentkit.backends.local.backend import init_random_checkpoint, save_local_checkpoint
 from agentkit.backends.local.model import DSAConfig, DSATransformer
 from agentkit.backends.local.tokenizer import ChatTokenizer, synthetic_corpus, train_tokenizer
+from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 
 
 @tool

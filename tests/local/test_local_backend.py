@@ -21,12 +21,12 @@ from conftest import (
 
 from agentkit import Agent
 from agentkit.backend import ChatRequest
-from agentkit.errors import BadRequestError, ConfigurationError
-from agentkit.events import ReasoningDelta, TextDelta, ToolCallDelta, ToolResult
-from agentkit.messages import AssistantMessage, SystemMessage, UserMessage
 from agentkit.backends.local import chat_format as cf
 from agentkit.backends.local.backend import LocalDSABackend
 from agentkit.backends.local.errors import CheckpointError
+from agentkit.errors import BadRequestError, ConfigurationError
+from agentkit.events import ReasoningDelta, TextDelta, ToolCallDelta, ToolResult
+from agentkit.messages import AssistantMessage, SystemMessage, UserMessage
 
 
 async def test_the_agent_loop_runs_a_tool_call_end_to_end(memorised_checkpoint: Path) -> None:

@@ -11,13 +11,13 @@ import pytest
 import torch
 from conftest import ADD_QUESTION, ADD_TOOL, SYSTEM, eventually
 
-from agentkit.errors import BadRequestError
-from agentkit.messages import SystemMessage, UserMessage
 from agentkit.backend import ChatRequest
 from agentkit.backends.local.backend import LocalDSABackend
 from agentkit.backends.local.beam import BeamSearch
 from agentkit.backends.local.generate import GenerationEngine, SamplingParams
 from agentkit.backends.local.model import DSATransformer
+from agentkit.errors import BadRequestError
+from agentkit.messages import SystemMessage, UserMessage
 
 PROMPTS = [[5, 9, 33, 2, 7], list(range(20, 60)), list(range(300, 420, 3))]
 

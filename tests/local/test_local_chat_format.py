@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from agentkit.backends.local import chat_format as cf
+from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_date", "description": "Today's date in a timezone.",

@@ -10,9 +10,9 @@ import pytest
 import torch
 from conftest import eventually, tiny_config
 
-from agentkit.errors import ContextLengthError
 from agentkit.backends.local.generate import GenerationEngine, SamplingParams
 from agentkit.backends.local.model import DSATransformer
+from agentkit.errors import ContextLengthError
 
 PROMPTS = [[5, 9, 33, 2, 7], list(range(20, 60)), [100] * 3, list(range(300, 420, 3))]
 

@@ -9,11 +9,11 @@ import pytest
 from conftest import add
 
 from agentkit.backend import ChatDelta, ResponseAssembler
-from agentkit.messages import AssistantMessage
-from agentkit.tools import Toolset
 from agentkit.backends.local import chat_format as cf
 from agentkit.backends.local.parser import INVALID_CALL_NAME, DSMLStreamParser, parse_completion
 from agentkit.backends.local.tokenizer import ChatTokenizer, synthetic_conversations
+from agentkit.messages import AssistantMessage
+from agentkit.tools import Toolset
 
 GOOD = (
     "Need the sum of 東京 and 😀.</think>Let me add.\n\n<｜DSML｜function_calls>\n"

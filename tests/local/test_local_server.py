@@ -29,11 +29,11 @@ from conftest import (
 )
 
 from agentkit import Agent
-from agentkit.messages import AssistantMessage, SystemMessage, ToolMessage, UserMessage
 from agentkit.backends.local.backend import LocalDSABackend
 from agentkit.backends.remote import RemoteBackend
-from agentkit.testing.scripted_server import Reply
 from agentkit.backends.server import ChatBody, ChatServer, ServerLimits, to_chat_request
+from agentkit.messages import AssistantMessage, SystemMessage, ToolMessage, UserMessage
+from agentkit.testing.scripted_server import Reply
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from agentkit.messages import UserMessage
 from agentkit.backends.local import chat_format as cf
 from agentkit.backends.local.tokenizer import (
     SPECIAL_TOKENS,
@@ -16,6 +15,7 @@ from agentkit.backends.local.tokenizer import (
     synthetic_corpus,
     train_tokenizer,
 )
+from agentkit.messages import UserMessage
 
 SAMPLES = [
     "plain ascii",

@@ -6,8 +6,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from agentkit.sandbox import (
+    ExecResult,
+    SandboxLimits,
+    SandboxPool,
+    engine,
+    python_tool,
+    render,
+    sandbox_tools,
+)
 from agentkit.tools import RunContext, Tool, ToolOutput, reset_current_run, set_current_run
-from agentkit.sandbox import ExecResult, SandboxLimits, SandboxPool, engine, python_tool, render, sandbox_tools
 
 
 async def call(ctx: RunContext, tool: Tool, arguments: dict[str, Any] | str) -> ToolOutput:

@@ -6,8 +6,8 @@ import json
 
 from agentkit import Agent
 from agentkit.backends.remote import RemoteBackend
-from agentkit.testing.scripted_server import Reply
 from agentkit.search import SearchIndex, search_tool
+from agentkit.testing.scripted_server import Reply
 
 
 async def test_agent_searches_and_reads_the_hits(serve, index: SearchIndex) -> None:

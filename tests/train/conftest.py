@@ -18,7 +18,7 @@ if importlib.util.find_spec("torch") is None:
 import torch
 
 from agentkit.training.loop import Trainer
-from agentkit.training.recipe import Recipe, TINY
+from agentkit.training.recipe import TINY, Recipe
 
 
 def train(recipe: Recipe, run_dir: Path, stop_after: int | None = None) -> Path | None:

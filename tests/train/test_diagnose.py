@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit.envs.generator import generate_records
 from agentkit.backends.local import chat_format as cf
 from agentkit.backends.local.backend import SHIPPED_CHECKPOINT
-from agentkit.training.diagnose import MISS_KINDS, classify_miss, diagnose_turns
 from agentkit.backends.local.tokenizer import TOKENIZER_FILE, ChatTokenizer
+from agentkit.envs.generator import generate_records
 from agentkit.training.data import encode_records
+from agentkit.training.diagnose import MISS_KINDS, classify_miss, diagnose_turns
 
 CALL = f"\n\n{cf.CALLS_START}\n{cf.INVOKE_OPEN} name=\"list_dir\">\n{cf.PARAM_OPEN} name=\"dir\" string=\"true\">"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit.messages import AssistantMessage, SystemMessage, UserMessage
-from agentkit.envs.eval import DEFAULT_SYSTEM_PROMPT
-from agentkit.envs.runtime import Episode
 from agentkit.backends.local import chat_format as cf
 from agentkit.backends.local.tokenizer import train_tokenizer
+from agentkit.envs.eval import DEFAULT_SYSTEM_PROMPT
+from agentkit.envs.runtime import Episode
+from agentkit.messages import AssistantMessage, SystemMessage, UserMessage
 from agentkit.training.data import (
     Example,
     batch_schedule,

@@ -12,13 +12,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agentkit.messages import AssistantMessage
+from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, LocalDSABackend, manifest_lineage
+from agentkit.backends.local.shipped import shipped_backend
 from agentkit.envs.eval import AttemptRecord, evaluate
 from agentkit.envs.generator import generate_records
-from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, LocalDSABackend, manifest_lineage
-from agentkit.training.cli import MAX_SHIPPED_BYTES, SHIPPED_FILES
-from agentkit.backends.local.shipped import shipped_backend
+from agentkit.messages import AssistantMessage
 from agentkit.training.agent import AGENT_SETTINGS, SYSTEM_PROMPT, agent_factory
+from agentkit.training.cli import MAX_SHIPPED_BYTES, SHIPPED_FILES
 from agentkit.training.data import encode_records
 from agentkit.training.recipe import Recipe
 

@@ -14,11 +14,11 @@ import asyncio
 from dataclasses import dataclass, field
 
 from agentkit.errors import ToolError
-from agentkit.tools import Tool, current_run
 from agentkit.sandbox.errors import SandboxDied, SandboxUnavailable
 from agentkit.sandbox.limits import SandboxLimits, parse_size
 from agentkit.sandbox.pool import SandboxPool
 from agentkit.sandbox.sandbox import ExecResult, Sandbox
+from agentkit.tools import Tool, current_run
 
 START_ALLOWANCE = 60.0  # seconds a cold start may add to a call's tool timeout
 

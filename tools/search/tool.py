@@ -11,9 +11,9 @@ import os
 from typing import Any
 
 from agentkit.errors import ToolError
-from agentkit.tools import Tool
 from agentkit.search.base import Hit, SearchProvider
 from agentkit.search.errors import SearchError
+from agentkit.tools import Tool
 
 DEFAULT_MAX_CHARS = 4_000
 SNIPPET_CHARS = 500
