@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-from importlib.metadata import entry_points
 import os
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
 from agentkit import __version__

@@ -127,6 +127,7 @@ def local_pipeline(
     console: Console, *, per_family: int = DEMO_TASKS_PER_FAMILY, seed: int = DEMO_SEED, checkpoint: Path | None = None
 ) -> int:
     """Held-out tasks -> one live episode -> eval of the set -> summary and HTML report, all offline."""
+    from agentkit.backends.local.shipped import shipped_backend
     from agentkit.envs.eval import evaluate, needs_python
     from agentkit.envs.eval_cli import eval_progress
     from agentkit.envs.families import families
@@ -134,7 +135,6 @@ def local_pipeline(
     from agentkit.envs.report import print_summary, write_html
     from agentkit.envs.runtime import Episode
     from agentkit.envs.spec import write_jsonl
-    from agentkit.backends.local.shipped import shipped_backend
     from agentkit.training.agent import agent_factory
 
     names = sorted(families())
@@ -215,8 +215,8 @@ def main() -> int:
             from agentkit.backends.remote import RemoteBackend
             from agentkit.testing.scripted_server import ScriptedServer
 
-            srv = stack.enter_context(ScriptedServer(demo_script, enforce="deepseek-v3.2"))
-            backend = RemoteBackend("deepseek", "deepseek-reasoner", base_url=srv.base_url, api_key="offline-demo")
+            srv = stack.enter_context(ScriptedServer(demo_script, enforce="deepseek-v4"))
+            backend = RemoteBackend("deepseek", "deepseek-v4-flash", base_url=srv.base_url, api_key="offline-demo")
             label = "scripted DeepSeek-style model over a local HTTP server (no API key configured)"
             console.rule("agentkit demo")
             console.print(
