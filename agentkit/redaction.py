@@ -24,10 +24,10 @@ _CREDENTIAL = re.compile(
     r"""(?ix)
     (?P<name>\b(?:proxy-)?authorization|\bx-api-key|\bapi[-_]?key|\baccess[-_]?token)
     (?P<sep>["']?\s*[:=]\s*["']?(?:(?:bearer|basic|token)\s+)?)
-    (?P<value>[^\s"',;}\]\)]+)
+    (?P<value>[^\s"',;&}\]\)]+)
     """
 )
-_BEARER = re.compile(r"\b(Bearer|BEARER|bearer)(\s+)(?!\*\*\*)([A-Za-z0-9._~+/=-]+)")
+_BEARER = re.compile(r"\b(Bearer|BEARER|bearer)(\s+)(?!\*\*\*)([^\s\"',;&}\]\)]+)")
 
 
 class Redactor:
