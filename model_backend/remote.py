@@ -36,13 +36,14 @@ from agentkit.retry import RetryBudget, RetryPolicy
 
 log = logging.getLogger("agentkit.remote")
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=30.0, pool=30.0)
+POOL_TIMEOUT, CONNECT_TIMEOUT, WRITE_TIMEOUT, READ_TIMEOUT = 30.0, 10.0, 30.0, 120.0
+DEFAULT_TIMEOUT = httpx.Timeout(
+    connect=CONNECT_TIMEOUT, read=READ_TIMEOUT, write=WRITE_TIMEOUT, pool=POOL_TIMEOUT
+)
 DEFAULT_RETRY = RetryPolicy()
 # A failed attempt that made no progress ends within its timeouts (waiting for a pooled connection, connecting,
 # sending, then silence); the worst case of one turn follows from that and the retry policy.
-ATTEMPT_SECONDS = (
-    DEFAULT_TIMEOUT.pool + DEFAULT_TIMEOUT.connect + DEFAULT_TIMEOUT.write + DEFAULT_TIMEOUT.read
-)
+ATTEMPT_SECONDS = POOL_TIMEOUT + CONNECT_TIMEOUT + WRITE_TIMEOUT + READ_TIMEOUT
 WORST_CASE_ATTEMPTS = DEFAULT_RETRY.max_attempts
 WORST_CASE_SECONDS = DEFAULT_RETRY.worst_case_seconds(ATTEMPT_SECONDS)
 

@@ -119,7 +119,9 @@ class FaultServer(ScriptedServer):
             await self._raw(writer, 200, kind, payload)
             return True
         if fault == "cut_json" or (fault in ("drop", "hang_mid_stream") and not stream):
-            payload = json.dumps(self._completion(body, self.next_reply(body))).encode()
+            healthy = self.next_reply(body)
+            healthy = healthy if isinstance(healthy, Reply) else Reply(content="fallback")
+            payload = json.dumps(self._completion(body, healthy)).encode()
             head = (
                 f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
             )
