@@ -15,6 +15,7 @@ from agentkit.errors import (
     BadRequestError,
     ConfigurationError,
     ContextLengthError,
+    ProtocolError,
     RateLimitError,
     ServerError,
     ToolError,
@@ -34,6 +35,7 @@ from agentkit.events import (
 from agentkit.loop import Agent
 from agentkit.messages import (
     AssistantMessage,
+    DeveloperMessage,
     Message,
     ReasoningReplay,
     SystemMessage,
@@ -44,6 +46,7 @@ from agentkit.messages import (
     to_wire,
 )
 from agentkit.pricing import ModelPrice
+from agentkit.retry import RetryPolicy
 from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, current_run, tool
 
 __version__ = "0.1.0"
@@ -60,14 +63,17 @@ __all__ = [
     "ChatRequest",
     "ConfigurationError",
     "ContextLengthError",
+    "DeveloperMessage",
     "Event",
     "Final",
     "Message",
     "ModelBackend",
     "ModelPrice",
+    "ProtocolError",
     "RateLimitError",
     "ReasoningDelta",
     "ReasoningReplay",
+    "RetryPolicy",
     "RunContext",
     "RunResult",
     "ServerError",

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from agentkit.messages import AssistantMessage, Message, ToolCall
+from agentkit.retry import RetryBudget
 
 
 @dataclass
 class Usage:
     """Token counts of one response or a whole run. `prompt_tokens = cache_hit_tokens + cache_miss_tokens` where the
-    provider reports the split; `completion_tokens` includes `reasoning_tokens`."""
+    provider reports the split; `completion_tokens` includes `reasoning_tokens`. `unreported` counts responses whose
+    server sent no usage: their tokens are unknown, not 0, so the counts (and the cost) are then a lower bound."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -25,6 +27,7 @@ class Usage:
     cache_hit_tokens: int = 0
     cache_miss_tokens: int = 0
     requests: int = 0
+    unreported: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -34,7 +37,13 @@ class Usage:
             self.cache_hit_tokens + other.cache_hit_tokens,
             self.cache_miss_tokens + other.cache_miss_tokens,
             self.requests + other.requests,
+            self.unreported + other.unreported,
         )
+
+    @property
+    def complete(self) -> bool:
+        """Whether every response reported its usage (otherwise the counts are a lower bound)."""
+        return self.unreported == 0
 
     @property
     def total_tokens(self) -> int:
@@ -49,6 +58,7 @@ class Usage:
             "cache_miss_tokens": self.cache_miss_tokens,
             "total_tokens": self.total_tokens,
             "requests": self.requests,
+            "unreported_requests": self.unreported,
         }
 
 
@@ -75,7 +85,8 @@ class ChatDelta:
 
 @dataclass
 class ChatRequest:
-    """What the loop asks of a backend. `tools` are OpenAI function-tool dicts; `extra` is merged into the body."""
+    """What the loop asks of a backend. `tools` are OpenAI function-tool dicts; `extra` is merged into the body.
+    `retry` is the turn's shared retry budget: a backend that retries draws its attempts from it (None: its own)."""
 
     messages: list[Message]
     tools: list[dict[str, Any]] = field(default_factory=list)
@@ -86,6 +97,7 @@ class ChatRequest:
     tool_choice: str | dict[str, Any] | None = None
     reasoning_effort: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    retry: RetryBudget | None = field(default=None, repr=False, compare=False)
 
 
 @runtime_checkable

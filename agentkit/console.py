@@ -55,7 +55,9 @@ class EventPrinter:
             c.print(escape(event.text), end="")
         elif isinstance(event, TurnRetry):
             self._switch(None)
-            c.print(f"[yellow]stream interrupted ({escape(event.reason)}); retrying the turn[/]")
+            pause = f" in {event.wait:.1f} s" if event.wait else ""
+            attempt = f" (attempt {event.attempt})" if event.attempt else ""
+            c.print(f"[yellow]stream interrupted ({escape(event.reason)}); retrying the turn{pause}{attempt}[/]")
         elif isinstance(event, AssistantTurn):
             self._switch(None)
             for call in event.message.tool_calls:
@@ -72,10 +74,12 @@ def summary_line(result: RunResult) -> str:
     u = result.usage
     status = {"completed": "green", "error": "red"}.get(result.status, "yellow")
     err = f" — {escape(result.error or '')}" if result.error else ""
+    unknown = f" (+ unknown: {u.unreported} responses reported no usage)" if u.unreported else ""
+    at_least = " at least" if u.unreported else ""
     return (
         f"[{status}]{result.status}[/]{err} · {result.turns} turns · {result.tool_calls} tool calls · "
         f"{u.prompt_tokens} prompt ({u.cache_hit_tokens} cached) + {u.completion_tokens} completion "
-        f"({u.reasoning_tokens} reasoning) tokens · ${result.cost:.6f} · {result.wall_time:.2f} s"
+        f"({u.reasoning_tokens} reasoning) tokens{unknown} · ${result.cost:.6f}{at_least} · {result.wall_time:.2f} s"
     )
 
 

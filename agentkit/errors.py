@@ -3,6 +3,9 @@
 Every error a user can meet derives from `AgentkitError`, so `except AgentkitError` catches all of ours and nothing of
 anyone else's. Backend errors mirror HTTP semantics (auth, bad request, rate limit, server, connection) because that is
 what a user has to act on; each carries the server's own message, never the API key.
+
+One retry rule covers streaming and non-streaming alike: an error class says whether it is `retryable` (429, 5xx,
+transport failures, a cut body or stream, an error object inside a stream); everything else fails at once.
 """
 
 from __future__ import annotations
@@ -25,13 +28,24 @@ class ToolDefinitionError(AgentkitError):
 
 
 class BackendError(AgentkitError):
-    """A model backend failed. `status` is the HTTP status when there was one."""
+    """A model backend failed. `status` is the HTTP status when there was one; `retryable` says whether another
+    attempt may succeed; `retry_after` is the server's requested pause in seconds, if it gave one."""
 
-    def __init__(self, message: str, *, status: int | None = None, provider: str | None = None) -> None:
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        provider: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.provider = provider
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         where = f"{self.provider}: " if self.provider else ""
@@ -58,14 +72,27 @@ class NotFoundError(BackendError):
 class RateLimitError(BackendError):
     """429 that persisted through every retry."""
 
+    retryable = True
+
 
 class ServerError(BackendError):
-    """5xx that persisted through every retry."""
+    """5xx (or 408/409/425) that persisted through every retry."""
+
+    retryable = True
 
 
 class ConnectionError(BackendError):  # noqa: A001 - deliberate: agentkit.errors.ConnectionError
-    """The server could not be reached, or the stream was cut before it finished."""
+    """The server could not be reached, did not answer in time, or cut the response (stream or body) short."""
+
+    retryable = True
 
 
 class StreamError(BackendError):
-    """The server sent an error object inside an otherwise successful stream."""
+    """The server sent an error object inside an otherwise successful response."""
+
+    retryable = True
+
+
+class ProtocolError(BackendError):
+    """The server answered 200 with something that is not the API (an HTML page, another content type, malformed
+    JSON or SSE): usually a wrong base URL or a proxy in the way, so it is not retried."""

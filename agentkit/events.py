@@ -34,6 +34,7 @@ class RunResult:
     error: str | None = None
     error_type: str | None = None
     tool_errors: int = 0
+    attempts: int = 0
 
     @property
     def ok(self) -> bool:
@@ -48,6 +49,7 @@ class RunResult:
             "turns": self.turns,
             "tool_calls": self.tool_calls,
             "tool_errors": self.tool_errors,
+            "attempts": self.attempts,
             "usage": self.usage.to_dict(),
             "cost": self.cost,
             "wall_time": self.wall_time,
@@ -80,8 +82,13 @@ class ToolCallDelta:
 
 @dataclass(frozen=True)
 class TurnRetry:
+    """The loop re-requests a turn whose response was cut before any tool call arrived: `attempt` is the number of
+    the coming request within the turn's budget, after a pause of `wait` seconds."""
+
     turn: int
     reason: str
+    attempt: int = 0
+    wait: float = 0.0
 
 
 @dataclass(frozen=True)

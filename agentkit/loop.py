@@ -6,6 +6,9 @@ stop a run (max_turns, the deadline, an error, cancellation) still returns or le
 
 Tool calls run only after the model's response is complete, and each exactly once: a stream that dies after a tool
 call began to arrive ends the run with an error rather than being replayed, so a call can never run twice.
+
+Each turn has one `RetryBudget`, handed to the backend in `ChatRequest.retry`: the backend's retries (before it
+delivered anything) and the loop's (a stream cut midway) draw on the same attempts, window and deadline.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.backend import ChatRequest, ModelBackend, ResponseAssembler, Usage
-from agentkit.errors import AgentkitError, ConfigurationError, ConnectionError, StreamError
+from agentkit.errors import AgentkitError, BackendError, ConfigurationError
 from agentkit.events import (
     AssistantTurn,
     Event,
@@ -36,7 +39,8 @@ from agentkit.events import (
 )
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
 from agentkit.pricing import ModelPrice, cost_of
-from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, set_current_run
+from agentkit.retry import RetryBudget, RetryPolicy
+from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, describe_exception, set_current_run
 
 log = logging.getLogger("agentkit")
 
@@ -49,6 +53,8 @@ class _RunState:
     turns: int = 0
     tool_calls: int = 0
     tool_errors: int = 0
+    attempts: int = 0
+    warned_usage: bool = False
 
 
 class _StopRun(Exception):
@@ -62,7 +68,9 @@ class Agent:
 
     `thinking=None` leaves thinking to the model's default; True/False asks the backend to switch it on or off (each
     provider profile knows how). `deadline` is the wall-clock budget of one run in seconds; `tool_timeout` caps every
-    tool call on top of each tool's own timeout.
+    tool call on top of each tool's own timeout. `retry` is the retry policy of each turn (default: the backend's
+    `retry_policy`, else `RetryPolicy()`); `stream_retries` optionally caps how often the loop itself re-streams a cut
+    response within that budget.
     """
 
     def __init__(
@@ -79,7 +87,8 @@ class Agent:
         temperature: float | None = None,
         reasoning_effort: str | None = None,
         pricing: dict[str, ModelPrice] | None = None,
-        stream_retries: int = 2,
+        retry: RetryPolicy | None = None,
+        stream_retries: int | None = None,
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be at least 1")
@@ -94,6 +103,7 @@ class Agent:
         self.temperature = temperature
         self.reasoning_effort = reasoning_effort
         self.pricing = pricing
+        self.retry = retry or getattr(model, "retry_policy", None) or RetryPolicy()
         self.stream_retries = stream_retries
         self._tool_specs = self.toolset.specs()
 
@@ -166,6 +176,7 @@ class Agent:
         self, state: _RunState, run_ctx: RunContext, deadline: float | None
     ) -> AsyncIterator[Event]:
         yield TurnStart(state.turns)
+        budget = RetryBudget(self.retry, deadline=deadline)
         request = ChatRequest(
             messages=list(state.messages),
             tools=self._tool_specs,
@@ -173,29 +184,50 @@ class Agent:
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             reasoning_effort=self.reasoning_effort,
+            retry=budget,
         )
-        attempt = 0
-        while True:
-            assembler = ResponseAssembler()
-            try:
-                async for event in self._stream_response(request, assembler, deadline):
-                    yield event
-                break
-            except (ConnectionError, StreamError) as exc:
-                if assembler.saw_tool_calls or attempt >= self.stream_retries:
+        restreams = 0
+        try:
+            while True:
+                assembler = ResponseAssembler()
+                before = budget.attempts
+                try:
+                    async for event in self._stream_response(request, assembler, deadline):
+                        yield event
+                    break
+                except BackendError as exc:
+                    if budget.attempts == before:
+                        budget.start_attempt()  # a backend that does not draw on the budget itself
+                    if not exc.retryable or assembler.saw_tool_calls:
+                        raise _StopRun("error", exc) from exc
+                    if self.stream_retries is not None and restreams >= self.stream_retries:
+                        raise _StopRun("error", exc) from exc
+                    wait = budget.next_wait(exc.retry_after, str(exc))
+                    if wait is None:
+                        raise _StopRun("error", exc) from exc
+                    restreams += 1
+                    yield TurnRetry(state.turns, str(exc), budget.attempts + 1, wait)
+                    await asyncio.sleep(wait)
+                except AgentkitError as exc:
                     raise _StopRun("error", exc) from exc
-                attempt += 1
-                yield TurnRetry(state.turns, str(exc))
-            except AgentkitError as exc:
-                raise _StopRun("error", exc) from exc
-            except TimeoutError as exc:
-                raise _StopRun("deadline") from exc
-            except Exception as exc:  # a backend bug must not lose the transcript
-                log.exception("model backend failed unexpectedly")
-                raise _StopRun("error", exc) from exc
+                except TimeoutError as exc:
+                    raise _StopRun("deadline") from exc
+                except Exception as exc:  # a backend bug must not lose the transcript
+                    log.error("model backend failed unexpectedly: %s", type(exc).__name__)
+                    raise _StopRun("error", exc) from exc
+                else:
+                    if budget.attempts == before:
+                        budget.start_attempt()
+        finally:
+            state.attempts += max(budget.attempts, 1)
         message = assembler.message(call_id_prefix=f"call_{state.turns}")
         if assembler.usage is not None:
             state.usage = state.usage + assembler.usage
+        else:
+            state.usage.unreported += 1
+            if not state.warned_usage:
+                state.warned_usage = True
+                log.warning("%s reported no token usage for a response: usage and cost are a lower bound", self.model.model)
         state.usage.requests += 1
         state.messages.append(message)
         yield AssistantTurn(state.turns, message, assembler.usage)
@@ -282,6 +314,8 @@ class Agent:
             out = ToolOutput(
                 f"Tool '{call.name}' timed out after {self.tool_timeout:g} s and was stopped.", True
             )
+        except Exception as exc:  # noqa: BLE001 - a misbehaving tool ends its call, never the run
+            out = ToolOutput(f"Tool '{call.name}' failed: {describe_exception(exc)}", True)
         return out, time.monotonic() - start
 
     def _result(self, state: _RunState, status: RunStatus, error: BaseException | None = None) -> RunResult:
@@ -299,6 +333,7 @@ class Agent:
             turns=state.turns,
             tool_calls=state.tool_calls,
             tool_errors=state.tool_errors,
+            attempts=state.attempts,
             wall_time=time.monotonic() - state.started,
             error=str(error) if error is not None else None,
             error_type=type(error).__name__ if error is not None else None,

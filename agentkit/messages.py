@@ -30,6 +30,15 @@ class UserMessage(_Msg):
     content: str
 
 
+class DeveloperMessage(UserMessage):
+    """OpenAI's `developer` role (instructions from the application, below the system prompt). It counts as a user
+    turn everywhere (reasoning rules, the local chat template); `to_wire` sends it as the provider's
+    `WirePolicy.developer_role`: "developer" where the server knows the role, "user" where it has none (DeepSeek
+    answers 400 "unknown variant `developer`")."""
+
+    role: Literal["developer"] = "developer"  # type: ignore[assignment]
+
+
 class ToolCall(_Msg):
     """A call as the model produced it. `arguments` stays the raw JSON text; it is parsed (and validated) on use."""
 
@@ -57,7 +66,9 @@ class ToolMessage(_Msg):
     is_error: bool = False
 
 
-Message = Annotated[SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")]
+Message = Annotated[
+    SystemMessage | UserMessage | DeveloperMessage | AssistantMessage | ToolMessage, Field(discriminator="role")
+]
 """Any message of a transcript; parse JSON with `parse_messages`."""
 
 _MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
@@ -103,17 +114,20 @@ class WirePolicy:
 
     `reasoning_field` is the request-side name (`reasoning_content` for DeepSeek/vLLM/SGLang, `reasoning` for
     OpenRouter, `thinking` for Ollama). `echo_empty` sends "" for a required reasoning that was never produced, because
-    DeepSeek checks for the field's presence on tool-call messages, not its content.
+    DeepSeek checks for the field's presence on tool-call messages, not its content. `developer_role` is the role a
+    `DeveloperMessage` is sent as.
     """
 
     replay: ReasoningReplay = ReasoningReplay.NEVER
     reasoning_field: str = "reasoning_content"
     echo_empty: bool = True
+    developer_role: Literal["user", "system", "developer"] = "user"
 
 
 DEEPSEEK_V32 = WirePolicy(ReasoningReplay.CURRENT_TURN)
 DEEPSEEK_V4 = WirePolicy(ReasoningReplay.TOOL_TURNS)
 NO_REASONING = WirePolicy(ReasoningReplay.NEVER)
+OPENAI = WirePolicy(ReasoningReplay.NEVER, developer_role="developer")
 
 
 def _turn_index(messages: list[Message]) -> list[int]:
@@ -148,7 +162,9 @@ def to_wire(messages: list[Message], policy: WirePolicy = NO_REASONING) -> list[
     keep = replay_mask(messages, policy.replay)
     wire: list[dict[str, Any]] = []
     for m, keep_reasoning in zip(messages, keep, strict=True):
-        if isinstance(m, SystemMessage | UserMessage):
+        if isinstance(m, DeveloperMessage):
+            wire.append({"role": policy.developer_role, "content": m.content})
+        elif isinstance(m, SystemMessage | UserMessage):
             wire.append({"role": m.role, "content": m.content})
         elif isinstance(m, ToolMessage):
             wire.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})

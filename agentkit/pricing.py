@@ -1,7 +1,7 @@
 """Cost of a run in USD from token counts and a per-model price table.
 
-Prices change; the defaults are DeepSeek's published list prices (USD per million tokens) for the V3.2 generation,
-and every entry can be overridden per model id (`Agent(pricing={...})` or `register_price`). Unknown models cost 0
+Prices change; the defaults are DeepSeek's published list prices (USD per million tokens) for V4-Flash (and the legacy
+ids routed to it) and for the V3.2 generation, and every entry can be overridden per model id (`Agent(pricing={...})` or `register_price`). Unknown models cost 0
 and say so via `price_for(...) is None`, rather than inventing a number.
 """
 
@@ -35,12 +35,15 @@ class ModelPrice:
         ) / 1_000_000
 
 
-# DeepSeek list prices for deepseek-chat / deepseek-reasoner (V3.2): $0.028 cache hit, $0.28 cache miss, $0.42 output.
+# DeepSeek list prices. V4-Flash (mid-2026; deepseek-chat / deepseek-reasoner were routed to it): $0.028 cache hit,
+# $0.14 cache miss, $0.28 output. V3.2: $0.028 / $0.28 / $0.42. V4-Pro is not listed: register its price yourself.
+_DEEPSEEK_V4_FLASH = ModelPrice(input_cache_miss=0.14, output=0.28, input_cache_hit=0.028)
 _DEEPSEEK_V32 = ModelPrice(input_cache_miss=0.28, output=0.42, input_cache_hit=0.028)
 
 DEFAULT_PRICES: dict[str, ModelPrice] = {
-    "deepseek-chat": _DEEPSEEK_V32,
-    "deepseek-reasoner": _DEEPSEEK_V32,
+    "deepseek-v4-flash": _DEEPSEEK_V4_FLASH,
+    "deepseek-chat": _DEEPSEEK_V4_FLASH,
+    "deepseek-reasoner": _DEEPSEEK_V4_FLASH,
     "deepseek-v3.2": _DEEPSEEK_V32,
     "local-dsa": ModelPrice(0.0, 0.0, 0.0),
 }

@@ -14,6 +14,8 @@ import dataclasses
 import functools
 import inspect
 import json
+import logging
+import threading
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -29,6 +31,9 @@ from agentkit.errors import ToolDefinitionError, ToolError
 
 DEFAULT_MAX_OUTPUT_CHARS = 20_000
 DEFAULT_TOOL_TIMEOUT = 60.0
+EMPTY_RESULT = "(the tool returned an empty result)"
+
+log = logging.getLogger("agentkit.tools")
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,9 @@ def reset_current_run(token: contextvars.Token[RunContext]) -> None:
 
 
 def render_result(value: Any) -> str:
-    """Turn a tool's return value into text: strings as they are, models and containers as compact JSON."""
+    """Turn a tool's return value into text: strings as they are, models and containers as compact JSON. Keys that
+    JSON cannot take (tuples, objects) become their text, a structure that contains itself shows `"<circular>"` where
+    it repeats, other objects their `str()`. Raises only when an object's own `__str__`/`__repr__` raises."""
     if isinstance(value, str):
         return value
     if value is None:
@@ -102,17 +109,44 @@ def render_result(value: Any) -> str:
         return value.decode("utf-8", errors="replace")
     if isinstance(value, BaseModel):
         return value.model_dump_json()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    return json.dumps(value, ensure_ascii=False, default=_json_fallback)
+    return json.dumps(_plain(value, set()), ensure_ascii=False)
 
 
-def _json_fallback(obj: Any) -> Any:
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain(obj: Any, seen: set[int]) -> Any:
+    """`obj` as JSON-ready data (see `render_result`)."""
+    if isinstance(obj, _SCALARS):
+        return obj
+    if id(obj) in seen:
+        return "<circular>"
+    seen = seen | {id(obj)}
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json")
-    if isinstance(obj, set | frozenset | tuple):
-        return list(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _plain({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}, seen)
+    if isinstance(obj, dict):
+        return {(k if isinstance(k, str) else _key(k)): _plain(v, seen) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [_plain(v, seen) for v in obj]
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", errors="replace")
     return str(obj)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, int | float | bool) or key is None:
+        return json.dumps(key)
+    return str(key)
+
+
+def safe_str(obj: object) -> str:
+    """`str(obj)`, or a placeholder naming its type when its `__str__` raises."""
+    try:
+        return str(obj)
+    except Exception:  # noqa: BLE001 - an unprintable object must not crash the run
+        return f"<unprintable {type(obj).__name__}>"
 
 
 def cap_text(text: str, limit: int) -> str:
@@ -127,7 +161,8 @@ def cap_text(text: str, limit: int) -> str:
 
 def describe_exception(exc: BaseException) -> str:
     """`Type: message` plus the innermost frame: enough for a model to act, without a traceback's noise."""
-    msg = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = safe_str(exc)
+    msg = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     frames = traceback.extract_tb(exc.__traceback__)
     if frames:
         f = frames[-1]
@@ -263,10 +298,9 @@ class Tool:
                 if self._is_async:
                     value = await self.fn(**parsed)
                 else:
-                    ctx = contextvars.copy_context()
-                    value = await asyncio.to_thread(ctx.run, functools.partial(self.fn, **parsed))
-                    if inspect.isawaitable(value):
-                        value = await value
+                    value = await self._run_in_thread(parsed)
+                if inspect.isawaitable(value):
+                    value = await value
         except TimeoutError:
             return ToolOutput(
                 f"Tool '{self.name}' timed out after {self.timeout:g} s and was stopped. "
@@ -274,13 +308,62 @@ class Tool:
                 is_error=True,
             )
         except ToolError as exc:
-            return ToolOutput(cap_text(str(exc), self.max_output_chars), is_error=True)
+            return ToolOutput(cap_text(safe_str(exc), self.max_output_chars), is_error=True)
         except Exception as exc:  # noqa: BLE001 - any tool failure becomes a result the model can read
             return ToolOutput(
                 cap_text(f"Tool '{self.name}' failed: {describe_exception(exc)}", self.max_output_chars),
                 is_error=True,
             )
-        return ToolOutput(cap_text(render_result(value), self.max_output_chars))
+        try:
+            text = render_result(value)
+        except Exception as exc:  # noqa: BLE001 - an unprintable result is the tool's error, not the run's
+            return ToolOutput(
+                f"Tool '{self.name}' returned a {type(value).__name__} that cannot be shown as text "
+                f"({describe_exception(exc)}); return a string, numbers, lists or dicts.",
+                is_error=True,
+            )
+        return ToolOutput(cap_text(text, self.max_output_chars) if text else EMPTY_RESULT)
+
+    async def _run_in_thread(self, arguments: dict[str, Any]) -> Any:
+        """Run the sync function in a daemon thread of its own. Python cannot stop a thread: when the call is
+        cancelled (timeout, deadline, Ctrl-C) the thread is abandoned with a warning and, being a daemon, holds
+        neither the event loop's shutdown nor the process exit (a thread pool's worker would hold both)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        ctx = contextvars.copy_context()
+
+        def settle(ok: bool, value: Any) -> None:
+            if done.done():
+                return
+            if ok:
+                done.set_result(value)
+            else:
+                done.set_exception(value)
+
+        def target() -> None:
+            try:
+                outcome: tuple[bool, Any] = (True, ctx.run(functools.partial(self.fn, **arguments)))
+            except BaseException as exc:  # noqa: BLE001 - SystemExit in a tool is the tool's failure
+                if not isinstance(exc, Exception):
+                    exc = RuntimeError(f"the tool raised {type(exc).__name__}")
+                outcome = (False, exc)
+            try:
+                loop.call_soon_threadsafe(settle, *outcome)
+            except RuntimeError:
+                pass  # the run (and its loop) ended while this abandoned call was still running
+
+        thread = threading.Thread(target=target, name=f"agentkit-tool-{self.name}", daemon=True)
+        thread.start()
+        try:
+            return await done
+        except asyncio.CancelledError:
+            if thread.is_alive():
+                log.warning(
+                    "tool %r is still running in an abandoned thread (Python cannot stop a thread); its result will "
+                    "be dropped. Make it async, or run slow work in a sandbox, to have it stopped.",
+                    self.name,
+                )
+            raise
 
 
 _VALIDATORS: dict[str, jsonschema.Draft202012Validator] = {}

@@ -31,7 +31,7 @@ def convert(amount: float, source: str, target: str) -> float:
 
 
 async def main() -> None:
-    model = os.environ.get("AGENTKIT_MODEL", "deepseek-reasoner")
+    model = os.environ.get("AGENTKIT_MODEL", "deepseek-v4-flash")
     async with RemoteBackend("deepseek", model) as backend:
         agent = Agent(backend, [convert], thinking=True, max_turns=8)
         show = EventPrinter()

@@ -2,7 +2,7 @@
 
     agentkit serve --provider local --checkpoint PATH --port 8000
     agentkit serve --provider local --random-init            # an untrained model: the plumbing, no quality
-    agentkit serve --provider deepseek --model deepseek-chat  # re-expose a remote provider through agentkit
+    agentkit serve --provider deepseek --model deepseek-v4-flash  # re-expose a remote provider through agentkit
 
 Registered lazily by agentkit's CLI; nothing here imports torch until the local provider is chosen.
 """

@@ -2,8 +2,15 @@
 
 A profile says where the server is, which environment variable holds the key, what reasoning is called on the wire in
 each direction, how thinking is switched on, which earlier reasoning must be sent back (`WirePolicy`), and which
-request parameters the server refuses or ignores while thinking. Per-model rules (DeepSeek V3.2 vs V4 ids) are looked
-up in `model_rules` by exact id, then by glob pattern; users extend the table instead of patching code.
+request parameters the server refuses or ignores while thinking. Per-model rules (DeepSeek V4 vs V3.2 weights) are
+looked up by exact id, then by glob pattern; a user's own `model_rules` are looked up first, so they override any id,
+built-in ones included. Users extend the table instead of patching code.
+
+DeepSeek's API (since 2026-04-24) serves V4: `deepseek-v4-flash` (the default here) and `deepseek-v4-pro`. The legacy
+ids `deepseek-chat` and `deepseek-reasoner` were routed to `deepseek-v4-flash` (non-thinking and thinking mode) and
+retired on 2026-07-24; they keep what they were routed to (the V4 reasoning rule, their thinking default) and warn
+once, because a transcript replayed to them is judged by V4's rule. The V3.2 rule stays for V3.2 weights served by
+vLLM or SGLang.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from agentkit.errors import ConfigurationError
-from agentkit.messages import DEEPSEEK_V4, DEEPSEEK_V32, NO_REASONING, ReasoningReplay, WirePolicy
+from agentkit.messages import DEEPSEEK_V4, DEEPSEEK_V32, OPENAI, ReasoningReplay, WirePolicy
 
 
 class ThinkingSwitch(StrEnum):
@@ -30,12 +37,20 @@ class ThinkingSwitch(StrEnum):
 
 @dataclass(frozen=True)
 class ModelRules:
-    """What one model id needs. `thinks_by_default`: the model reasons unless told not to (deepseek-reasoner, V4).
-    `can_disable_thinking`: whether `thinking=False` is honoured."""
+    """What one model id needs. `thinks_by_default`: the model reasons unless told not to (V4, deepseek-reasoner).
+    `can_disable_thinking`: whether `thinking=False` is honoured. `reasoning_efforts`: the values the server takes
+    (None: anything is passed through); other common names are mapped by `EFFORT_ALIASES`. `deprecated`: a warning
+    logged once when the id is used."""
 
     policy: WirePolicy
     thinks_by_default: bool = False
     can_disable_thinking: bool = True
+    reasoning_efforts: tuple[str, ...] | None = None
+    deprecated: str | None = None
+
+
+# OpenAI-style effort names mapped onto DeepSeek V4's three levels (DeepSeek maps them the same way server-side).
+EFFORT_ALIASES = {"minimal": "low", "medium": "high", "xhigh": "max", "ultra": "max"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,7 @@ class Profile:
     policy: WirePolicy
     thinking_switch: ThinkingSwitch
     model_rules: dict[str, ModelRules] = field(default_factory=dict)
+    user_rules: dict[str, ModelRules] = field(default_factory=dict)  # looked up before `model_rules`
     # Request shaping while thinking: parameters the server refuses (dropped, with a warning) or ignores (dropped).
     thinking_refuses: tuple[str, ...] = ()
     thinking_ignores: tuple[str, ...] = ()
@@ -56,21 +72,48 @@ class Profile:
     default_model: str | None = None
 
     def rules_for(self, model: str) -> ModelRules:
-        """The rules of `model`: exact id first, then the first matching glob, else the profile's default."""
-        if model in self.model_rules:
-            return self.model_rules[model]
-        for pattern, rules in self.model_rules.items():
-            if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(model, pattern):
-                return rules
+        """The rules of `model`: the user's table (exact id, then glob), then the built-in one, else the profile's
+        default."""
+        for table in (self.user_rules, self.model_rules):
+            found = _lookup(table, model)
+            if found is not None:
+                return found
         return ModelRules(policy=self.policy)
 
     def with_rules(self, extra: dict[str, ModelRules]) -> Profile:
-        return replace(self, model_rules={**extra, **self.model_rules})
+        """This profile with `extra` taking precedence over every built-in rule."""
+        return replace(self, user_rules={**self.user_rules, **extra})
 
 
-_V32_REASONER = ModelRules(DEEPSEEK_V32, thinks_by_default=True, can_disable_thinking=False)
-_V32_CHAT = ModelRules(DEEPSEEK_V32, thinks_by_default=False)
-_V4 = ModelRules(DEEPSEEK_V4, thinks_by_default=True)
+def _lookup(table: dict[str, ModelRules], model: str) -> ModelRules | None:
+    if model in table:
+        return table[model]
+    for pattern, rules in table.items():
+        if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(model, pattern):
+            return rules
+    return None
+
+
+V4_EFFORTS = ("low", "high", "max")
+_RETIRED = (
+    "{model!r} is a legacy DeepSeek id: since 2026-04-24 it is served by deepseek-v4-flash ({mode}), and it was "
+    "retired on 2026-07-24; use model='deepseek-v4-flash' (thinking={thinking})"
+)
+_V4 = ModelRules(DEEPSEEK_V4, thinks_by_default=True, reasoning_efforts=V4_EFFORTS)
+_LEGACY_CHAT = ModelRules(
+    DEEPSEEK_V4,
+    thinks_by_default=False,
+    reasoning_efforts=V4_EFFORTS,
+    deprecated=_RETIRED.format(model="deepseek-chat", mode="non-thinking mode", thinking=False),
+)
+_LEGACY_REASONER = ModelRules(
+    DEEPSEEK_V4,
+    thinks_by_default=True,
+    can_disable_thinking=False,
+    reasoning_efforts=V4_EFFORTS,
+    deprecated=_RETIRED.format(model="deepseek-reasoner", mode="thinking mode", thinking=True),
+)
+_V32_WEIGHTS = ModelRules(DEEPSEEK_V32, thinks_by_default=False)
 
 PROFILES: dict[str, Profile] = {
     "deepseek": Profile(
@@ -80,18 +123,20 @@ PROFILES: dict[str, Profile] = {
         base_url_env="DEEPSEEK_BASE_URL",
         key_required=True,
         reasoning_fields=("reasoning_content",),
-        policy=DEEPSEEK_V32,
+        policy=DEEPSEEK_V4,
         thinking_switch=ThinkingSwitch.DEEPSEEK,
         model_rules={
-            "deepseek-reasoner": _V32_REASONER,
-            "deepseek-chat": _V32_CHAT,
-            "deepseek-v3.2*": _V32_CHAT,
+            "deepseek-v4-flash": _V4,
+            "deepseek-v4-pro": _V4,
             "deepseek-v4*": _V4,
+            "deepseek-chat": _LEGACY_CHAT,
+            "deepseek-reasoner": _LEGACY_REASONER,
+            "deepseek-v3.2*": _V32_WEIGHTS,
         },
         thinking_refuses=("logprobs", "top_logprobs"),
         thinking_ignores=("temperature", "top_p", "presence_penalty", "frequency_penalty"),
         forced_tool_choice_refused_when_thinking=True,
-        default_model="deepseek-chat",
+        default_model="deepseek-v4-flash",
     ),
     "openai": Profile(
         name="openai",
@@ -100,7 +145,7 @@ PROFILES: dict[str, Profile] = {
         base_url_env="OPENAI_BASE_URL",
         key_required=True,
         reasoning_fields=("reasoning_content", "reasoning"),
-        policy=NO_REASONING,
+        policy=OPENAI,
         thinking_switch=ThinkingSwitch.REASONING_EFFORT,
         default_model="gpt-4o-mini",
     ),

@@ -3,15 +3,19 @@
 Three rules shape this module:
 - What goes on the wire is decided by `agentkit.messages.to_wire` with the model's `WirePolicy`; this module only
   shapes the rest of the body (thinking switch, refused parameters) from the provider profile.
-- Retries (tenacity) cover the request until the server answers 200: 429 (honouring Retry-After), 5xx and connection
-  errors, bounded. Once a stream has started nothing is replayed here; a cut stream raises `ConnectionError` and the
-  agent loop decides (it never replays a response that already carried tool calls).
-- The API key lives only in the client's headers. It is never in a repr, a log line or an error message; server
-  messages that echo it are redacted.
+- Every failure is a typed `BackendError` whose class says whether it is retryable, by one rule for streamed and
+  non-streamed responses alike. An attempt that fails before anything was delivered is retried here; once deltas
+  were delivered the loop decides (it never replays a response that carried tool calls). Both draw on the turn's one
+  `RetryBudget` (`ChatRequest.retry`), so a turn makes at most `WORST_CASE_ATTEMPTS` requests and fails within
+  `WORST_CASE_SECONDS` (less when the run's deadline is nearer).
+- The API key lives only in the client's headers and a `Redactor`. Every string that leaves this module (errors,
+  streamed text, logs) passes through that redactor.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import email.utils
 import json
 import logging
@@ -21,35 +25,40 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from agentkit.backends.providers import ModelRules, Profile, ThinkingSwitch, get_profile
+from agentkit.backends.providers import EFFORT_ALIASES, ModelRules, Profile, ThinkingSwitch, get_profile
 from agentkit.backends.sse import iter_sse
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from agentkit import errors
 from agentkit.backend import ChatDelta, ChatRequest, ToolCallFragment, Usage
 from agentkit.messages import WirePolicy, to_wire
+from agentkit.redaction import Redactor, StreamRedactor
+from agentkit.retry import RetryBudget, RetryPolicy
 
 log = logging.getLogger("agentkit.remote")
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=300.0, write=30.0, pool=30.0)
+POOL_TIMEOUT, CONNECT_TIMEOUT, WRITE_TIMEOUT, READ_TIMEOUT = 30.0, 10.0, 30.0, 120.0
+DEFAULT_TIMEOUT = httpx.Timeout(
+    connect=CONNECT_TIMEOUT, read=READ_TIMEOUT, write=WRITE_TIMEOUT, pool=POOL_TIMEOUT
+)
+DEFAULT_RETRY = RetryPolicy()
+# A failed attempt that made no progress ends within its timeouts (waiting for a pooled connection, connecting,
+# sending, then silence); the worst case of one turn follows from that and the retry policy.
+ATTEMPT_SECONDS = POOL_TIMEOUT + CONNECT_TIMEOUT + WRITE_TIMEOUT + READ_TIMEOUT
+WORST_CASE_ATTEMPTS = DEFAULT_RETRY.max_attempts
+WORST_CASE_SECONDS = DEFAULT_RETRY.worst_case_seconds(ATTEMPT_SECONDS)
+
+MAX_MESSAGE_CHARS = 500
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
-
-
-class _Retryable(Exception):
-    """An attempt failed in a way worth retrying; `final` is the error to raise when retries run out."""
-
-    def __init__(self, final: errors.BackendError, retry_after: float | None = None) -> None:
-        super().__init__(str(final))
-        self.final = final
-        self.retry_after = retry_after
 
 
 class RemoteBackend:
     """A `ModelBackend` for an OpenAI-compatible server, configured by a provider profile.
 
     `provider` picks the profile (deepseek, openai, vllm, sglang, openrouter, ollama); `base_url` and `api_key` default
-    to the profile's environment variables. `policy` overrides the model's reasoning replay rule. Use as an async
-    context manager, or call `aclose()`, to release the connection pool.
+    to the profile's environment variables. `policy` overrides the model's reasoning replay rule. `retry` is the
+    retry policy of a turn (`max_retries`, `backoff_*`, `max_retry_after` adjust it); the agent loop uses the same
+    policy for its own retries, from one budget. Use as an async context manager, or call `aclose()`, to release the
+    connection pool.
     """
 
     def __init__(
@@ -62,10 +71,11 @@ class RemoteBackend:
         policy: WirePolicy | None = None,
         model_rules: dict[str, ModelRules] | None = None,
         stream: bool = True,
-        max_retries: int = 4,
-        backoff_base: float = 0.5,
-        backoff_max: float = 20.0,
-        max_retry_after: float = 60.0,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        max_retry_after: float | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -87,13 +97,24 @@ class RemoteBackend:
                 f"no API key for provider {profile.name!r}: set the environment variable {profile.api_key_env} "
                 f"(or pass api_key=...)"
             )
-        self._secret = key or ""
+        self._redactor = Redactor(key)
         self.streaming = stream
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_retry_after = max_retry_after
+        policy_fields: dict[str, Any] = {}
+        if max_retries is not None:
+            policy_fields["max_attempts"] = max_retries + 1
+        for name, value in (
+            ("backoff_base", backoff_base),
+            ("backoff_max", backoff_max),
+            ("max_retry_after", max_retry_after),
+        ):
+            if value is not None:
+                policy_fields[name] = value
+        self.retry_policy = dataclasses.replace(retry or DEFAULT_RETRY, **policy_fields)
+        if self.retry_policy.max_attempts < 1:
+            raise errors.ConfigurationError("max_retries must be 0 or more (max_attempts at least 1)")
         self._warned: set[str] = set()
+        if self.rules.deprecated:
+            self._warn_once("deprecated", self.rules.deprecated)
         all_headers = {"Content-Type": "application/json", "User-Agent": "agentkit/0.1", **(headers or {})}
         if key:
             all_headers["Authorization"] = f"Bearer {key}"
@@ -141,7 +162,7 @@ class RemoteBackend:
     def _apply_thinking(self, body: dict[str, Any], request: ChatRequest) -> None:
         p, thinking = self.profile, self.thinking_on(request)
         switch = p.thinking_switch
-        effort = request.reasoning_effort
+        effort = self._effort(request.reasoning_effort)
         if request.thinking is False and not self.rules.can_disable_thinking:
             self._warn_once("no-disable", f"model {self.model!r} always thinks; thinking=False has no effect")
         if switch is ThinkingSwitch.DEEPSEEK:
@@ -178,6 +199,20 @@ class RemoteBackend:
                 f"{p.name} rejects a forced tool_choice ({json.dumps(choice)}) in thinking mode; sent 'auto' instead",
             )
 
+    def _effort(self, effort: str | None) -> str | None:
+        """The reasoning effort this model takes: as given, mapped from a common alias (with a warning), or refused."""
+        allowed = self.rules.reasoning_efforts
+        if effort is None or allowed is None or effort in allowed:
+            return effort
+        mapped = EFFORT_ALIASES.get(effort)
+        if mapped in allowed:
+            self._warn_once(f"effort-{effort}", f"{self.model} takes reasoning_effort {'/'.join(allowed)}; sent "
+                            f"{mapped!r} for {effort!r}")  # fmt: skip
+            return mapped
+        raise errors.ConfigurationError(
+            f"reasoning_effort {effort!r} is not one {self.model} takes: use one of {', '.join(allowed)}"
+        )
+
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -186,77 +221,124 @@ class RemoteBackend:
     # -- HTTP ---------------------------------------------------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
-        """Yield the response as deltas; the final delta carries usage and finish_reason."""
-        body = self.build_body(request, stream=self.streaming)
-        response = await self._send(body, stream=self.streaming)
-        try:
-            if not self.streaming:
-                yield self._delta_from_message(self._json(await response.aread()))
-                return
-            async for delta in self._read_stream(response):
-                yield delta
-        finally:
-            await response.aclose()
+        """Yield the response as deltas; the final delta carries usage and finish_reason. Failures before the first
+        delta are retried from the turn's budget; after it, they are raised for the loop to decide."""
+        budget = request.retry if request.retry is not None else RetryBudget(self.retry_policy)
+        payload = json.dumps(self.build_body(request, stream=self.streaming)).encode()
+        while True:
+            budget.start_attempt()
+            delivered = False
+            try:
+                try:
+                    async for delta in self._attempt(payload):
+                        delivered = True
+                        yield delta
+                    return
+                except errors.AgentkitError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every failure leaves this module typed and redacted
+                    raise self._typed(exc) from None
+            except errors.BackendError as exc:
+                if delivered or not exc.retryable:
+                    raise
+                wait = budget.next_wait(exc.retry_after, str(exc))
+                if wait is None:
+                    raise
+                log.warning("attempt %d failed (%s); retrying in %.2f s", budget.attempts, exc, wait)
+                await asyncio.sleep(wait)
 
     async def complete(self, request: ChatRequest) -> ChatDelta:
-        """One non-streamed response as a single delta (convenience; `stream` is what the loop uses)."""
-        response = await self._send(self.build_body(request, stream=False), stream=False)
+        """The whole response as a single delta (convenience; `stream` is what the loop uses). Same retries."""
+        merged = ChatDelta()
+        reasoning: list[str] = []
+        content: list[str] = []
+        async for delta in self.stream(request):
+            reasoning.append(delta.reasoning or "")
+            content.append(delta.content or "")
+            merged.tool_calls.extend(delta.tool_calls)
+            merged.usage = delta.usage or merged.usage
+            merged.finish_reason = delta.finish_reason or merged.finish_reason
+        merged.reasoning = "".join(reasoning) or None
+        merged.content = "".join(content) or None
+        return merged
+
+    async def _attempt(self, payload: bytes) -> AsyncIterator[ChatDelta]:
+        """One request: its answer as deltas, or a typed error."""
+        http_request = self._client.build_request("POST", "/chat/completions", content=payload)
+        response = await self._client.send(http_request, stream=True)
         try:
-            return self._delta_from_message(self._json(await response.aread()))
+            if response.status_code != 200:
+                raw = b""
+                try:
+                    raw = await response.aread()
+                except httpx.HTTPError:
+                    pass
+                raise self._status_error(response.status_code, raw, response.headers.get("retry-after"))
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind == "text/event-stream" or (not kind and self.streaming):
+                async for delta in self._read_stream(response):
+                    yield delta
+            elif kind in ("application/json", "") or kind.endswith("+json"):
+                yield self._delta_from_message(self._json(await self._read_body(response)))
+            else:
+                head = b""
+                try:
+                    async for piece in response.aiter_bytes():
+                        head += piece
+                        if len(head) >= 200:
+                            break
+                except httpx.HTTPError:
+                    pass
+                text = " ".join(head.decode("utf-8", "replace").split())
+                raise self._err(
+                    errors.ProtocolError,
+                    f"expected the API's JSON or event stream, got HTTP 200 with Content-Type {kind!r} from "
+                    f"{self.base_url}/chat/completions (check base_url: a web page or a proxy answered): {text}",
+                    200,
+                )
         finally:
             await response.aclose()
 
-    async def _send(self, body: dict[str, Any], *, stream: bool) -> httpx.Response:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
-            reraise=True,
-        )
+    async def _read_body(self, response: httpx.Response) -> bytes:
         try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._attempt(body, stream=stream)
-        except _Retryable as exc:
-            raise exc.final from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return exc.retry_after
-        return min(self.backoff_max, self.backoff_base * 2 ** (state.attempt_number - 1))
-
-    async def _attempt(self, body: dict[str, Any], *, stream: bool) -> httpx.Response:
-        request = self._client.build_request("POST", "/chat/completions", content=json.dumps(body).encode())
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(
-                self._err(errors.ConnectionError, f"request timed out ({type(exc).__name__})")
+            return await response.aread()
+        except httpx.HTTPError as exc:
+            raise self._err(
+                errors.ConnectionError, f"response body cut before it was complete ({type(exc).__name__})"
             ) from None
-        except httpx.TransportError as exc:
-            msg = f"cannot reach {self.base_url} ({type(exc).__name__}: {self._redact(str(exc))})"
-            raise _Retryable(self._err(errors.ConnectionError, msg)) from None
-        if response.status_code == 200:
-            return response
-        try:
-            raw = await response.aread()
-        except httpx.HTTPError:
-            raw = b""
-        finally:
-            await response.aclose()
-        raise self._status_error(response.status_code, raw, response.headers.get("retry-after"))
 
-    def _status_error(self, status: int, raw: bytes, retry_after_header: str | None) -> Exception:
-        message = self._redact(_error_message(raw) or f"HTTP {status} with no message")
+    def _typed(self, exc: Exception) -> errors.AgentkitError:
+        """The typed, redacted error for anything an attempt raised that is not ours yet."""
+        name = type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            what = {
+                httpx.ConnectTimeout: "connecting",
+                httpx.ReadTimeout: "waiting for data",
+                httpx.WriteTimeout: "sending the request",
+                httpx.PoolTimeout: "waiting for a free connection",
+            }.get(type(exc), "waiting")
+            return self._err(errors.ConnectionError, f"{self.base_url} timed out {what} ({name})")
+        if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
+            return self._err(errors.ConnectionError, f"cannot reach {self.base_url} ({name}: {exc})")
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return errors.ConfigurationError(
+                self._redactor.redact(f"invalid base_url {self.base_url!r}: {exc}")
+            )
+        if isinstance(
+            exc, httpx.TransportError
+        ):  # read/write errors, the server closing or breaking the protocol
+            return self._err(errors.ConnectionError, f"connection to {self.base_url} failed ({name}: {exc})")
+        if isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects):
+            return self._err(
+                errors.ProtocolError, f"unreadable response from {self.base_url} ({name}: {exc})"
+            )
+        return self._err(errors.BackendError, f"model backend failed unexpectedly ({name}: {exc})")
+
+    def _status_error(self, status: int, raw: bytes, retry_after_header: str | None) -> errors.BackendError:
+        message = _error_message(raw) or f"HTTP {status} with no message"
         if status in _RETRYABLE_STATUS:
             cls: type[errors.BackendError] = errors.RateLimitError if status == 429 else errors.ServerError
-            retry_after = _parse_retry_after(retry_after_header)
-            final = self._err(cls, message, status)
-            if retry_after is not None and retry_after > self.max_retry_after:
-                return final  # the server asks for a longer pause than we are allowed to wait: give up now
-            return _Retryable(final, retry_after)
+            return self._err(cls, message, status, retry_after=_parse_retry_after(retry_after_header))
         if status in (401, 403):
             hint = f" (check {self.profile.api_key_env})" if self.profile.api_key_env else ""
             return self._err(errors.AuthenticationError, message + hint, status)
@@ -272,26 +354,39 @@ class RemoteBackend:
                 else errors.BadRequestError
             )
             return self._err(cls, message, status)
+        if 500 <= status < 600:
+            return self._err(errors.ServerError, message, status)
         return self._err(errors.BackendError, message, status)
 
     def _err(
-        self, cls: type[errors.BackendError], message: str, status: int | None = None
+        self,
+        cls: type[errors.BackendError],
+        message: str,
+        status: int | None = None,
+        *,
+        retry_after: float | None = None,
     ) -> errors.BackendError:
-        return cls(message, status=status, provider=self.profile.name)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        """Every error of this backend is built here, so every one is redacted (before it is shortened, so a cut can
+        never leave part of a key behind)."""
+        text = self._redactor.redact(message)
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = text[:MAX_MESSAGE_CHARS] + f"... ({len(text) - MAX_MESSAGE_CHARS} more characters)"
+        return cls(text, status=status, provider=self.profile.name, retry_after=retry_after)
 
     def _json(self, raw: bytes) -> dict[str, Any]:
+        text = raw.decode("utf-8", "replace")
         try:
-            data = json.loads(raw)
-        except ValueError:
-            raise self._err(
-                errors.BackendError,
-                f"server sent invalid JSON: {self._redact(raw[:200].decode('utf-8', 'replace'))}",
-            ) from None
-        if isinstance(data, dict) and "error" in data and "choices" not in data:
-            raise self._err(errors.StreamError, self._redact(_error_message(raw) or "unknown error"))
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if exc.pos >= len(text.rstrip()):  # the text stops inside the JSON: the body was cut
+                raise self._err(
+                    errors.ConnectionError, f"response body cut mid-JSON after {len(raw)} bytes"
+                ) from None
+            raise self._err(errors.ProtocolError, f"server sent invalid JSON: {text}", 200) from None
+        if not isinstance(data, dict):
+            raise self._err(errors.ProtocolError, f"server sent JSON that is not a response: {text}", 200)
+        if "error" in data and "choices" not in data:
+            raise self._err(errors.StreamError, _error_message(raw) or "unknown error")
         return data
 
     # -- parsing ------------------------------------------------------------------------------------------------------
@@ -299,32 +394,39 @@ class RemoteBackend:
     async def _read_stream(self, response: httpx.Response) -> AsyncIterator[ChatDelta]:
         finished = False
         chunks = 0
+        reasoning, content = self._redactor.stream(), self._redactor.stream()
+        arguments: dict[int, StreamRedactor] = {}
         try:
             events = iter_sse(response.aiter_bytes())
             async for event in events:
-                if event.data.strip() == "[DONE]":
+                data = event.data.strip()
+                if data == "[DONE]":
                     async for _ in events:  # read to the end so the connection goes back to the pool
                         pass
-                    return
-                if event.event == "error" or not event.data.strip():
-                    if event.event == "error":
-                        raise self._err(
-                            errors.StreamError,
-                            self._redact(_error_message(event.data.encode()) or event.data),
-                        )
+                    break
+                if event.event == "error":
+                    raise self._err(errors.StreamError, _error_message(event.data.encode()) or event.data)
+                if not data:
                     continue
                 try:
-                    chunk = json.loads(event.data)
+                    chunk = json.loads(data)
                 except ValueError:
                     raise self._err(
-                        errors.StreamError, f"malformed stream chunk: {event.data[:200]}"
+                        errors.ProtocolError, f"malformed stream line: {event.data}", 200
                     ) from None
+                if not isinstance(chunk, dict):
+                    raise self._err(errors.ProtocolError, f"malformed stream line: {event.data}", 200)
                 if "error" in chunk and not chunk.get("choices"):
-                    raise self._err(
-                        errors.StreamError,
-                        self._redact(_error_message(event.data.encode()) or "error in stream"),
-                    )
+                    raise self._err(errors.StreamError, _error_message(data.encode()) or "error in stream")
                 delta = self._delta_from_chunk(chunk)
+                if delta.reasoning:
+                    delta.reasoning = reasoning.feed(delta.reasoning) or None
+                if delta.content:
+                    delta.content = content.feed(delta.content) or None
+                for i, frag in enumerate(delta.tool_calls):
+                    if frag.arguments:
+                        red = arguments.setdefault(frag.index, self._redactor.stream())
+                        delta.tool_calls[i] = dataclasses.replace(frag, arguments=red.feed(frag.arguments))
                 chunks += 1
                 finished = finished or delta.finish_reason is not None
                 yield delta
@@ -335,6 +437,13 @@ class RemoteBackend:
             ) from None
         if not finished:
             raise self._err(errors.ConnectionError, f"stream ended after {chunks} chunks without finishing")
+        tail = ChatDelta(reasoning=reasoning.flush() or None, content=content.flush() or None)
+        for index, red in sorted(arguments.items()):
+            held = red.flush()
+            if held:
+                tail.tool_calls.append(ToolCallFragment(index=index, arguments=held))
+        if tail.reasoning or tail.content or tail.tool_calls:
+            yield tail
 
     def _reasoning(self, obj: dict[str, Any]) -> str | None:
         for name in self.profile.reasoning_fields:
@@ -355,15 +464,12 @@ class RemoteBackend:
         out.content = content if isinstance(content, str) and content else None
         for pos, tc in enumerate(delta.get("tool_calls") or []):
             fn = tc.get("function") or {}
-            args = fn.get("arguments")
             out.tool_calls.append(
                 ToolCallFragment(
                     index=tc.get("index", pos),
                     id=tc.get("id") or None,
                     name=fn.get("name") or None,
-                    arguments=args
-                    if isinstance(args, str)
-                    else (json.dumps(args) if args is not None else ""),
+                    arguments=_arg_text(fn.get("arguments")),
                 )
             )
         out.finish_reason = choice.get("finish_reason")
@@ -377,18 +483,23 @@ class RemoteBackend:
                 index=i,
                 id=tc.get("id"),
                 name=(tc.get("function") or {}).get("name"),
-                arguments=_arg_text((tc.get("function") or {}).get("arguments")),
+                arguments=self._mask(_arg_text((tc.get("function") or {}).get("arguments"))),
             )
             for i, tc in enumerate(msg.get("tool_calls") or [])
         ]
         content = msg.get("content")
+        reasoning = self._reasoning(msg)
         return ChatDelta(
-            reasoning=self._reasoning(msg),
-            content=content if isinstance(content, str) and content else None,
+            reasoning=self._mask(reasoning) if reasoning else None,
+            content=self._mask(content) if isinstance(content, str) and content else None,
             tool_calls=calls,
             usage=_usage(data.get("usage")),
             finish_reason=choice.get("finish_reason") or "stop",
         )
+
+    def _mask(self, text: str) -> str:
+        red = self._redactor.stream()
+        return red.feed(text) + red.flush()
 
 
 def _arg_text(args: Any) -> str:
@@ -428,7 +539,7 @@ def _error_message(raw: bytes) -> str | None:
     try:
         data = json.loads(text)
     except ValueError:
-        return text[:500]
+        return text
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict):
@@ -439,7 +550,7 @@ def _error_message(raw: bytes) -> str | None:
             return err
         if isinstance(data.get("detail"), str):
             return str(data["detail"])
-    return text[:500]
+    return text
 
 
 def _parse_retry_after(value: str | None) -> float | None:

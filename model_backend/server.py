@@ -223,7 +223,7 @@ def _backend_error(exc: errors.AgentkitError) -> RequestError:
         return RequestError(400, exc.message)
     if isinstance(exc, errors.RateLimitError):
         return RequestError(429, exc.message, "rate_limit_error", headers={"Retry-After": "1"})
-    if isinstance(exc, errors.AuthenticationError | errors.ConnectionError):
+    if isinstance(exc, errors.AuthenticationError | errors.ConnectionError | errors.ProtocolError):
         return RequestError(502, f"the upstream model failed: {exc}", "upstream_error")
     if isinstance(exc, errors.BackendError) and exc.status and 400 <= exc.status < 600:
         return RequestError(exc.status, exc.message, "upstream_error")

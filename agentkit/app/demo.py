@@ -215,8 +215,8 @@ def main() -> int:
             from agentkit.backends.remote import RemoteBackend
             from agentkit.testing.scripted_server import ScriptedServer
 
-            srv = stack.enter_context(ScriptedServer(demo_script, enforce="deepseek-v3.2"))
-            backend = RemoteBackend("deepseek", "deepseek-reasoner", base_url=srv.base_url, api_key="offline-demo")
+            srv = stack.enter_context(ScriptedServer(demo_script, enforce="deepseek-v4"))
+            backend = RemoteBackend("deepseek", "deepseek-v4-flash", base_url=srv.base_url, api_key="offline-demo")
             label = "scripted DeepSeek-style model over a local HTTP server (no API key configured)"
             console.rule("agentkit demo")
             console.print(

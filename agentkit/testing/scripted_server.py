@@ -95,6 +95,30 @@ def reasoning_violation(messages: list[dict[str, Any]], rule: Enforce, field_nam
     return None
 
 
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+def deepseek_request_violation(body: dict[str, Any], rule: Enforce) -> str | None:
+    """What DeepSeek's API refuses besides the reasoning rule: roles it does not know (`developer`), an assistant
+    message without content and without tool calls, a tool result that is not a string, and (V4) a reasoning_effort
+    other than low/high/max."""
+    for i, m in enumerate(body.get("messages") or []):
+        role = m.get("role")
+        if role not in _ROLES:
+            return (
+                f"Failed to deserialize the JSON body into the target type: messages[{i}]: unknown variant "
+                f"`{role}`, expected one of `system`, `user`, `assistant`, `tool`"
+            )
+        if role == "assistant" and not m.get("tool_calls") and not isinstance(m.get("content"), str):
+            return f"messages[{i}]: an assistant message without tool_calls needs a string content"
+        if role == "tool" and not isinstance(m.get("content"), str):
+            return f"messages[{i}]: a tool message needs a string content"
+    effort = body.get("reasoning_effort")
+    if rule == "deepseek-v4" and effort is not None and effort not in ("low", "high", "max"):
+        return f"reasoning_effort must be one of low, high, max (got {effort!r})"
+    return None
+
+
 def _structure_violation(messages: list[dict[str, Any]]) -> str | None:
     """OpenAI's rule: every tool message answers a call of the assistant message before it, and every call is answered."""
     open_calls: set[str] = set()
@@ -214,6 +238,8 @@ class ScriptedServer:
         self.requests.append(body)
         messages = body.get("messages") or []
         problem = _structure_violation(messages)
+        if problem is None and opts.enforce in ("deepseek-v3.2", "deepseek-v4"):
+            problem = deepseek_request_violation(body, opts.enforce)
         if problem is None and opts.enforce is not None:
             problem = reasoning_violation(messages, opts.enforce, opts.reasoning_field)
         if problem is None and opts.enforce is not None and opts.enforce != "never" and body.get("tool_choice") not in (None, "auto", "none"):

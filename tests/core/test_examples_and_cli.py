@@ -22,7 +22,7 @@ def run(cmd: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.
 
 @pytest.mark.parametrize("example", ["quickstart.py", "streaming_events.py", "deepseek_thinking_tools.py"])
 def test_example_runs(serve, example: str) -> None:
-    srv = serve(auto_script, enforce="deepseek-v3.2", api_key="sk-example")
+    srv = serve(auto_script, enforce="deepseek-v4", api_key="sk-example")
     proc = run([sys.executable, f"examples/{example}"], {"DEEPSEEK_BASE_URL": srv.base_url, "DEEPSEEK_API_KEY": "sk-example"})
     assert proc.returncode == 0, proc.stderr
     assert "Done. The tool said:" in proc.stdout
@@ -37,9 +37,9 @@ def test_import_agentkit_is_light() -> None:
 
 
 def test_cli_run_streams_and_prints_usage(serve) -> None:
-    srv = serve(auto_script, enforce="deepseek-v3.2")
+    srv = serve(auto_script, enforce="deepseek-v4")
     proc = run(
-        [sys.executable, "-m", "agentkit.app.cli", "run", "count words in 'a b c'", "--model", "deepseek-reasoner",
+        [sys.executable, "-m", "agentkit.app.cli", "run", "count words in 'a b c'", "--model", "deepseek-v4-flash",
          "--tool", "examples.cli_tools:word_count"],
         {"DEEPSEEK_BASE_URL": srv.base_url, "DEEPSEEK_API_KEY": "sk-x", "COLUMNS": "200"},
     )  # fmt: skip

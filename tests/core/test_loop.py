@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from agentkit.backends.remote import RemoteBackend
 
 from agentkit import (
     Agent,
@@ -20,7 +21,6 @@ from agentkit import (
     tool,
 )
 from agentkit.errors import ConfigurationError
-from agentkit.backends.remote import RemoteBackend
 from agentkit.testing.scripted_server import Fail, Reply
 
 

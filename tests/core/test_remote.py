@@ -8,6 +8,7 @@ import logging
 import time
 
 import pytest
+from agentkit.backends.remote import RemoteBackend
 
 from agentkit import Agent, ChatRequest, UserMessage, tool
 from agentkit.errors import (
@@ -17,7 +18,6 @@ from agentkit.errors import (
     ContextLengthError,
     RateLimitError,
 )
-from agentkit.backends.remote import RemoteBackend
 from agentkit.testing.scripted_server import Fail, Reply
 
 KEY = "sk-test-0123456789abcdef"
@@ -36,7 +36,7 @@ def _reset_calls() -> None:
     CALLS.clear()
 
 
-def backend(srv, provider: str = "deepseek", model: str = "deepseek-reasoner", **kw) -> RemoteBackend:
+def backend(srv, provider: str = "deepseek", model: str = "deepseek-v4-flash", **kw) -> RemoteBackend:
     return RemoteBackend(provider, model, base_url=srv.base_url, api_key=KEY, backoff_base=0.01, **kw)
 
 
@@ -46,7 +46,7 @@ async def test_reasoning_then_tool_calls_then_answer(serve) -> None:
             Reply(reasoning="Need the weather in Paris. Ünïcode ✓ 天气", tool_calls=[("get_weather", '{"city": "Paris"}')]),
             Reply(reasoning="It is sunny.", content="Paris is sunny, 21°C. ☀️"),
         ],
-        enforce="deepseek-v3.2",
+        enforce="deepseek-v4",
         api_key=KEY,
         split_bytes=5,
         crlf=True,
@@ -94,7 +94,7 @@ async def test_parallel_interleaved_tool_calls_run_concurrently(serve) -> None:
         ],
         interleave_tool_calls=True,
         piece=3,
-        enforce="deepseek-v3.2",
+        enforce="deepseek-v4",
     )
     async with backend(srv) as be:
         result = await Agent(be, [slow_echo]).run("go")
@@ -118,7 +118,7 @@ async def test_malformed_arguments_are_recovered_by_the_model(serve) -> None:
             Reply(reasoning="now right", tool_calls=[("get_weather", '{"city": "Paris"}')]),
             Reply(content="Sunny."),
         ],
-        enforce="deepseek-v3.2",
+        enforce="deepseek-v4",
     )
     async with backend(srv) as be:
         result = await Agent(be, [get_weather]).run("Weather?")
@@ -133,7 +133,7 @@ async def test_malformed_arguments_are_recovered_by_the_model(serve) -> None:
 
 async def test_429_with_retry_after_then_success(serve) -> None:
     srv = serve([Fail(429, "Rate limit reached", retry_after="0.3"), Reply(content="hi")])
-    async with backend(srv, model="deepseek-chat") as be:
+    async with backend(srv, model="deepseek-v4-flash") as be:
         t0 = time.monotonic()
         result = await Agent(be).run("hello")
     assert result.status == "completed" and result.output == "hi"
@@ -143,10 +143,10 @@ async def test_429_with_retry_after_then_success(serve) -> None:
 
 async def test_5xx_then_success_and_persistent_5xx(serve) -> None:
     srv = serve([Fail(500, "boom"), Fail(503, "busy"), Reply(content="ok")])
-    async with backend(srv, model="deepseek-chat") as be:
+    async with backend(srv, model="deepseek-v4-flash") as be:
         assert (await Agent(be).run("x")).output == "ok"
     srv = serve([Fail(502, "bad gateway")] * 3)
-    async with backend(srv, model="deepseek-chat", max_retries=2) as be:
+    async with backend(srv, model="deepseek-v4-flash", max_retries=2) as be:
         result = await Agent(be).run("x")
     assert result.status == "error" and result.error_type == "ServerError"
     assert result.error == "deepseek: HTTP 502: bad gateway" and len(srv.requests) == 3
@@ -154,7 +154,7 @@ async def test_5xx_then_success_and_persistent_5xx(serve) -> None:
 
 async def test_retry_after_longer_than_allowed_fails_fast(serve) -> None:
     srv = serve([Fail(429, "slow down", retry_after="3600")])
-    async with backend(srv, model="deepseek-chat") as be:
+    async with backend(srv, model="deepseek-v4-flash") as be:
         with pytest.raises(RateLimitError, match="slow down"):
             async for _ in be.stream(ChatRequest(messages=[UserMessage(content="x")])):
                 pass
@@ -167,7 +167,7 @@ async def test_stream_dying_midway_is_retried_when_no_tool_call_arrived(serve) -
             Reply(reasoning="a long thought that gets cut", cut_after=3),
             Reply(reasoning="second try", content="fine"),
         ],
-        enforce="deepseek-v3.2",
+        enforce="deepseek-v4",
     )
     async with backend(srv) as be:
         events = [e async for e in Agent(be).stream("x")]
@@ -182,7 +182,7 @@ async def test_stream_dying_after_tool_calls_never_runs_them_twice(serve) -> Non
     # 1 role chunk + 1 reasoning chunk + tool fragments... cut after the first tool-call fragments arrived.
     srv = serve(
         [Reply(reasoning="r", tool_calls=[("get_weather", '{"city": "Rome"}')], cut_after=4), Reply(content="no")],
-        enforce="deepseek-v3.2",
+        enforce="deepseek-v4",
     )
     async with backend(srv) as be:
         result = await Agent(be, [get_weather]).run("x")
@@ -193,7 +193,7 @@ async def test_stream_dying_after_tool_calls_never_runs_them_twice(serve) -> Non
 
 async def test_error_object_inside_stream(serve) -> None:
     srv = serve([Reply(content="partial answer", error_after=2)] * 3)
-    async with backend(srv, model="deepseek-chat") as be:
+    async with backend(srv, model="deepseek-v4-flash") as be:
         result = await Agent(be, stream_retries=1).run("x")
     assert result.status == "error" and result.error_type == "StreamError"
     assert "server overloaded, please retry" in result.error and len(srv.requests) == 2
@@ -201,19 +201,19 @@ async def test_error_object_inside_stream(serve) -> None:
 
 async def test_400_message_reaches_the_user(serve) -> None:
     srv = serve([Fail(400, "Invalid 'messages': the field 'foo' is not allowed")])
-    async with backend(srv, model="deepseek-chat") as be:
+    async with backend(srv, model="deepseek-v4-flash") as be:
         result = await Agent(be).run("x")
     assert result.status == "error" and result.error_type == "BadRequestError"
     assert "the field 'foo' is not allowed" in result.error and len(srv.requests) == 1
     srv = serve([Fail(400, "This model's maximum context length is 131072 tokens. However, you requested 200000")])
-    async with backend(srv, model="deepseek-chat") as be:
+    async with backend(srv, model="deepseek-v4-flash") as be:
         with pytest.raises(ContextLengthError):
             await be.complete(ChatRequest(messages=[UserMessage(content="x")]))
 
 
 async def test_auth_error_never_shows_the_key(serve) -> None:
     srv = serve([Reply(content="x")], api_key="sk-the-right-one")
-    be = RemoteBackend("deepseek", "deepseek-chat", base_url=srv.base_url, api_key=KEY)
+    be = RemoteBackend("deepseek", "deepseek-v4-flash", base_url=srv.base_url, api_key=KEY)
     assert KEY not in repr(be) and KEY not in str(vars(be).get("_warned"))
     with pytest.raises(AuthenticationError) as info:
         await be.complete(ChatRequest(messages=[UserMessage(content="x")]))
@@ -225,7 +225,7 @@ async def test_auth_error_never_shows_the_key(serve) -> None:
 def test_missing_key_says_which_variable(monkeypatch) -> None:
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="set the environment variable DEEPSEEK_API_KEY"):
-        RemoteBackend("deepseek", "deepseek-chat")
+        RemoteBackend("deepseek", "deepseek-v4-flash")
     with pytest.raises(ConfigurationError, match="unknown provider 'deepsek'; choose one of: deepseek, ollama"):
         RemoteBackend("deepsek", "x")
 
@@ -240,7 +240,7 @@ async def test_connection_refused_is_a_typed_error_after_retries() -> None:
 async def test_non_streaming_mode(serve) -> None:
     srv = serve(
         [Reply(reasoning="think", tool_calls=[("get_weather", '{"city": "Oslo"}')]), Reply(reasoning="ok", content="Cold.")],
-        enforce="deepseek-v3.2",
+        enforce="deepseek-v4",
     )
     async with backend(srv, stream=False) as be:
         result = await Agent(be, [get_weather]).run("Oslo?")
@@ -249,8 +249,8 @@ async def test_non_streaming_mode(serve) -> None:
 
 
 async def test_thinking_mode_request_shaping_warns_once(serve, caplog) -> None:
-    srv = serve([Reply(content="a"), Reply(content="b")], enforce="deepseek-v3.2")
-    async with backend(srv, model="deepseek-chat") as be:
+    srv = serve([Reply(content="a"), Reply(content="b")], enforce="deepseek-v4")
+    async with backend(srv, model="deepseek-v4-flash") as be:
         request = ChatRequest(
             messages=[UserMessage(content="x")],
             thinking=True,
@@ -332,13 +332,13 @@ async def test_usage_in_final_content_chunk(serve) -> None:
         result = await Agent(be).run("x")
     u = result.usage
     assert (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cache_hit_tokens, u.cache_miss_tokens) == (100, 40, 30, 64, 36)
-    assert result.cost == pytest.approx((64 * 0.028 + 36 * 0.28 + 40 * 0.42) / 1e6)
+    assert result.cost == pytest.approx((64 * 0.028 + 36 * 0.14 + 40 * 0.28) / 1e6)  # V4-Flash list prices
     assert json.loads(json.dumps(result.to_dict()))["usage"]["total_tokens"] == 140
 
 
 async def test_streamed_responses_reuse_one_connection(serve) -> None:
     srv = serve([Reply(tool_calls=[("get_weather", '{"city": "A"}')]), Reply(tool_calls=[("get_weather", '{"city": "B"}')]), Reply(content="x")])
-    async with backend(srv, model="deepseek-chat") as be:
+    async with backend(srv, model="deepseek-v4-flash") as be:
         result = await Agent(be, [get_weather]).run("x")
     assert result.status == "completed" and len(srv.requests) == 3
     assert srv.connections == 1  # each stream was read to its end, so the pooled connection was reused
@@ -347,7 +347,7 @@ async def test_streamed_responses_reuse_one_connection(serve) -> None:
 async def test_key_never_reaches_logs(serve, caplog) -> None:
     srv = serve([Fail(401, f"Incorrect API key provided: {KEY}"), Fail(429, "slow", retry_after="0"), Reply(content="x")])
     with caplog.at_level(logging.DEBUG):
-        be = backend(srv, model="deepseek-chat")
+        be = backend(srv, model="deepseek-v4-flash")
         with pytest.raises(AuthenticationError) as info:
             await be.complete(ChatRequest(messages=[UserMessage(content="x")]))
         await be.complete(ChatRequest(messages=[UserMessage(content="x")]))

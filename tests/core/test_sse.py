@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from agentkit.backends.sse import SSEDecoder, SSEEvent
 
 STREAM = (
