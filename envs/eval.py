@@ -51,6 +51,7 @@ from agentkit.envs.results import (
     EvalError,
     LineProblem,
     ResultsStore,
+    StoreMismatchError,
     compress_transcript,
     load_results,
 )
@@ -166,10 +167,10 @@ async def evaluate(
             warn(f"{out}: {problem} (skipped; `agentkit eval repair` removes it, keeping a backup)")
         if loaded.header is not None:
             if loaded.header.get("config", {}) != config:
-                raise EvalError(f"{out} holds results of another configuration ({loaded.header.get('config')}); "
+                raise StoreMismatchError(f"{out} holds results of another configuration ({loaded.header.get('config')}); "
                                 "use a different --out, or delete the file to start over")  # fmt: skip
             if loaded.header.get("shard") != (str(shard) if shard else None):
-                raise EvalError(f"{out} holds results of shard {loaded.header.get('shard')}, not {shard}; "
+                raise StoreMismatchError(f"{out} holds results of shard {loaded.header.get('shard')}, not {shard}; "
                                 "give each shard its own --out")  # fmt: skip
         records = {r.key: r for r in loaded.records}
     keep = set(ids)

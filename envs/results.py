@@ -37,6 +37,10 @@ class EvalError(AgentkitError):
     """The eval cannot run as asked (unreadable task file, results of another configuration in --out, ...)."""
 
 
+class StoreMismatchError(EvalError, ConfigurationError):
+    """--out holds results of another configuration or shard: a usage error (exit 2), never a reason to mix runs."""
+
+
 @dataclass
 class AttemptRecord:
     """One attempt at one task: the line of a results file."""
