@@ -81,6 +81,7 @@ class RayExecutor:
         self.num_cpus = num_cpus
         self.max_item_failures = max_item_failures
         self.actors: list[Any] = []
+        self.dead: set[int] = set()
         self.deaths = 0  # workers lost during the run (their attempts were re-queued)
 
     def _connect(self) -> Any:
@@ -97,8 +98,9 @@ class RayExecutor:
 
     async def run(self, items: Sequence[Item], emit: Emit, *, k: int, config: dict[str, Any]) -> None:
         ray = await asyncio.to_thread(self._connect)
-        self.actors = self._start_workers(ray)
-        alive = set(range(len(self.actors)))
+        if not self.actors:  # started once, kept for later runs; they end with the driver (or `shutdown()`)
+            self.actors = self._start_workers(ray)
+        alive = set(range(len(self.actors))) - self.dead
         busy = collections.Counter[int]()
         queue = collections.deque((t.serialise()[0], t.task.task_id, a) for t, a in items)
         failures = collections.Counter[tuple[str, int]]()
@@ -126,6 +128,7 @@ class RayExecutor:
                             ray.exceptions.ObjectLostError):  # fmt: skip
                         if w in alive:
                             alive.discard(w)
+                            self.dead.add(w)
                             self.deaths += 1
                         queue.appendleft(item)  # its worker died: run it again elsewhere
                         continue
@@ -140,11 +143,15 @@ class RayExecutor:
         finally:
             for fut in inflight:
                 fut.cancel()
-            for actor in self.actors:
-                try:
-                    ray.kill(actor)
-                except Exception:  # noqa: BLE001 - an actor already gone
-                    pass
+
+    def shutdown(self) -> None:
+        ray = ray_module()
+        for actor in self.actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # noqa: BLE001 - an actor already gone
+                pass
+        self.actors, self.dead = [], set()
 
 
 def _crash_record(item: tuple[str, str, int], exc: BaseException, k: int, config: dict[str, Any]) -> dict[str, Any]:

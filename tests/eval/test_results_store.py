@@ -23,6 +23,7 @@ def test_a_corrupt_middle_line_costs_that_line_only(cli, serve, task_file, small
     assert _eval(cli, srv, task_file, out) == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 1 + len(small_tasks)
+    lost_id = json.loads(lines[4])["task_id"]
     lines[4] = lines[4][: len(lines[4]) // 2] + "#garbage"  # corrupt line 5 of 13, in the middle
     out.write_text("\n".join(lines) + "\n")
     before = out.read_bytes()
@@ -41,7 +42,7 @@ def test_a_corrupt_middle_line_costs_that_line_only(cli, serve, task_file, small
     assert _eval(cli, srv, task_file, out) == 0  # resume re-runs the one lost attempt, nothing else
     after = load_results(out)
     assert len(after) == len(small_tasks) and all(r.passed for r in after)
-    rerun = small_tasks[3]  # line 5 was the 4th attempt
+    rerun = next(t for t in small_tasks if t.task.task_id == lost_id)
     steps = len(rerun.solution.calls) + 1
     assert len(srv.requests) - requests == steps + 1  # its steps + the pre-flight request
     assert out.read_bytes().startswith(before)  # appended, never rewritten
