@@ -32,8 +32,9 @@ from rich.table import Table
 
 from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, manifest_lineage
 from agentkit.backends.local.shipped import shipped_backend
-from agentkit.envs.eval import AttemptRecord, EvalSummary, ResultsFile, evaluate, summarize
+from agentkit.envs.eval import AttemptRecord, EvalSummary, evaluate, summarize
 from agentkit.envs.generator import generate, generate_records
+from agentkit.envs.results import write_results
 from agentkit.envs.spec import TaskRecord
 from agentkit.training.agent import AGENT_SETTINGS, agent_factory
 from agentkit.training.data import encode_records
@@ -110,11 +111,7 @@ async def run_eval(
 
 def write_records(path: Path, records: list[AttemptRecord]) -> None:
     """The attempts as an eval results file (`agentkit.envs.eval.load_results` reads it back), replacing any old one."""
-    path.unlink(missing_ok=True)
-    results = ResultsFile(path)
-    with results.open_for_append({"kind": "header", "source": "bench_agent_quality", "attempts": len(records)}) as f:
-        for rec in sorted(records, key=lambda r: r.key):
-            results.append(f, rec)
+    write_results(path, {"source": "bench_agent_quality", "attempts": len(records)}, sorted(records, key=lambda r: r.key))
 
 
 def group_pass(summary: EvalSummary, difficulties: set[int]) -> float:

@@ -14,40 +14,50 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from agentkit.envs.cli_args import UsageError, int_at_least, one_line_errors, readable_file, writable_path
+from agentkit.envs.errors import SpecError
+from agentkit.envs.spec import LineError, TaskRecord, iter_jsonl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agentkit.envs.errors import SpecError
-from agentkit.envs.spec import LineError, TaskRecord, iter_jsonl
+DEFAULT_DIFFICULTY = [1, 2, 3, 4, 5]
 
 
 def parse_difficulty(text: str) -> list[int]:
     """'1-5' -> [1..5]; '2,4' -> [2, 4]; '3' -> [3]."""
     out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            out += list(range(int(lo), int(hi) + 1))
-        elif part:
-            out.append(int(part))
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                if int(lo) > int(hi):
+                    raise argparse.ArgumentTypeError(f"difficulty range {part!r} runs backwards")
+                out += list(range(int(lo), int(hi) + 1))
+            elif part:
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"difficulty must look like 1-5, 2,4 or 3, got {text!r}") from None
     if not out or any(d < 1 or d > 5 for d in out):
         raise argparse.ArgumentTypeError(f"difficulty must be within 1-5, got {text!r}")
     return sorted(set(out))
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("envs", help="generate, check and inspect synthetic tool-use environments")
+    p = one_line_errors(subparsers.add_parser(
+        "envs", help="generate, check and inspect synthetic tool-use environments",
+        description="Exit codes: 0 done, 1 the file has bad lines or tasks (each reported), 2 bad usage, 130 interrupted.",
+    ))  # fmt: skip
     sub = p.add_subparsers(dest="agentkit.envs_command", required=True)
 
     g = sub.add_parser("generate", help="generate a checked task set (JSONL)")
-    g.add_argument("--n", type=int, required=True, help="number of tasks to keep")
+    g.add_argument("--n", type=int_at_least(1), required=True, help="number of tasks to keep")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--families", default="", help="comma-separated family names (default: all)")
-    g.add_argument("--difficulty", type=parse_difficulty, default=[1, 2, 3, 4, 5], help="e.g. 1-5, 2,3 or 4")
-    g.add_argument("--out", required=True, help="output JSONL path")
-    g.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all CPUs)")
+    g.add_argument("--difficulty", type=parse_difficulty, default=None, help="e.g. 1-5, 2,3 or 4 (default 1-5)")
+    g.add_argument("--out", required=True, help="output JSONL path (an interrupted run resumes from OUT.partial)")
+    g.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1, help="worker processes (default: all CPUs)")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("check", help="re-verify every task of a JSONL file")
@@ -57,7 +67,7 @@ def register(subparsers: Any) -> None:
 
     s = sub.add_parser("show", help="print one task readably")
     s.add_argument("path")
-    s.add_argument("--index", type=int, default=0, help="0-based index among the file's valid tasks")
+    s.add_argument("--index", type=int_at_least(0), default=0, help="0-based index among the file's valid tasks")
     s.set_defaults(func=cmd_show)
 
     t = sub.add_parser("trajectories", help="render reference solutions as chat transcripts (training JSONL)")
@@ -67,11 +77,49 @@ def register(subparsers: Any) -> None:
 
     fl = sub.add_parser("families", help="list the installed families")
     fl.set_defaults(func=cmd_families)
+    for parser in (g, c, s, t, fl):
+        one_line_errors(parser)
 
 
 def _progress(console: Console) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=False)
+
+
+def _coverage(args: argparse.Namespace, fams: list[str], diffs: list[int]) -> None:
+    """A set too small for what was asked for explicitly is an error, not a silent gap: slots go round the
+    families first, then the difficulties (`generator.plan`), so --n below families x difficulties misses some."""
+    need = len(fams) * len(diffs)
+    if args.difficulty is not None and len(diffs) > 1 and args.n < need:
+        reached = sorted({diffs[(i // len(fams)) % len(diffs)] for i in range(args.n)})
+        missing = [d for d in diffs if d not in reached]
+        raise UsageError(f"--n {args.n} over {len(fams)} families reaches difficulties {reached} only, not {missing}; "
+                         f"use --n {need} or more, or fewer --families")  # fmt: skip
+    if args.families and args.n < len(fams):
+        raise UsageError(f"--n {args.n} is fewer than the {len(fams)} families asked for; use --n {len(fams)} or more")
+
+
+def _resume_state(out: Path, tmp: Path, plan_args: dict[str, Any]) -> tuple[int, set[str], list[str]]:
+    """(next slot, hashes kept so far, their lines) from an interrupted run of the same arguments; else a fresh
+    start. The partial file is ours alone, so a torn last line is simply dropped."""
+    sidecar = tmp.with_name(tmp.name + ".json")
+    if not tmp.exists() or not sidecar.exists():
+        return 0, set(), []
+    try:
+        if json.loads(sidecar.read_text()) != plan_args:
+            return 0, set(), []
+    except (OSError, ValueError):
+        return 0, set(), []
+    lines, seen, start = [], set(), 0
+    for raw in tmp.read_text(encoding="utf-8").split("\n"):
+        try:
+            rec = TaskRecord.from_json(raw)
+        except Exception:  # noqa: BLE001 - a torn line of a killed run
+            continue
+        lines.append(raw)
+        seen.add(rec.content_hash())
+        start = int(rec.task.task_id.rsplit("-", 1)[1]) + 1
+    return start, seen, lines
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -80,38 +128,61 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     fams = [f.strip() for f in args.families.split(",") if f.strip()] or list(families())
+    unknown = [f for f in fams if f not in families()]
+    if unknown:
+        console.print(f"[red]error:[/red] unknown families {unknown}; available: {', '.join(families())}")
+        return 2
+    diffs = args.difficulty or DEFAULT_DIFFICULTY
+    _coverage(args, fams, diffs)
     out = Path(args.out)
+    writable_path(out, "--out")
     tmp = out.with_name(out.name + ".partial")
+    plan_args = {"n": args.n, "seed": args.seed, "families": fams, "difficulty": diffs}
+    start, seen, resumed = _resume_state(out, tmp, plan_args)
     kept: Counter[tuple[str, int]] = Counter()
+    for line in resumed:
+        task = json.loads(line)["task"]
+        kept[(task["family"], task["difficulty"])] += 1
     discards: Counter[str] = Counter()
     envs: set[str] = set()
     failed_slots = 0
     t0 = time.perf_counter()
+    if resumed:
+        console.print(f"resuming {tmp}: {len(resumed)} task(s) kept before the interruption, from slot {start}")
+    tmp.with_name(tmp.name + ".json").write_text(json.dumps(plan_args))
     try:
         with tmp.open("w", encoding="utf-8") as fh, _progress(console) as bar:
-            job = bar.add_task("generating", total=args.n, rate="")
-            for i, slot in enumerate(generate(args.n, args.seed, fams, args.difficulty, args.workers), 1):
+            fh.writelines(line + "\n" for line in resumed)
+            fh.flush()
+            job = bar.add_task("generating", total=args.n, completed=start, rate="")
+            for i, slot in enumerate(generate(args.n, args.seed, fams, diffs, args.workers, start=start, seen=seen), 1):
                 discards.update(slot.discards)
                 if slot.line is None:
                     failed_slots += 1
                 else:
                     fh.write(slot.line + "\n")
+                    fh.flush()
                     kept[(slot.family, slot.difficulty)] += 1
                     envs.add(slot.env_hash or "")
                 bar.update(job, advance=1, rate=f"{i / (time.perf_counter() - t0):,.0f} tasks/s")
     except SpecError as exc:
         console.print(f"[red]error:[/red] {exc}")
         tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".json").unlink(missing_ok=True)
         return 2
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: {sum(kept.values())} task(s) kept in {tmp}; run the same command to resume[/]")
+        return 130
     tmp.replace(out)
+    tmp.with_name(tmp.name + ".json").unlink(missing_ok=True)
     dt = time.perf_counter() - t0
     n_kept = sum(kept.values())
     table = Table(title=f"{n_kept} tasks -> {out} ({dt:.1f} s, {n_kept / dt:,.0f} tasks/s, {len(envs)} distinct envs)")
     table.add_column("family")
-    for d in args.difficulty:
+    for d in diffs:
         table.add_column(f"d{d}", justify="right")
     for fam in fams:
-        table.add_row(fam, *[str(kept[(fam, d)]) for d in args.difficulty])
+        table.add_row(fam, *[str(kept[(fam, d)]) for d in diffs])
     console.print(table)
     attempts = n_kept + sum(discards.values())
     reasons = ", ".join(f"{r}={discards[r]}" for r in DISCARD_REASONS if discards[r]) or "none"
@@ -122,6 +193,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _records(path: str, console: Console) -> tuple[list[tuple[int, TaskRecord]], list[LineError]]:
+    readable_file(path, "task file")
     good, bad = [], []
     try:
         for no, item in iter_jsonl(path):
@@ -130,8 +202,7 @@ def _records(path: str, console: Console) -> tuple[list[tuple[int, TaskRecord]],
             else:
                 good.append((no, item))
     except OSError as exc:
-        console.print(f"[red]cannot read {path}:[/red] {exc}")
-        raise SystemExit(2) from exc
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     return good, bad
 
 
@@ -201,15 +272,21 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_trajectories(args: argparse.Namespace) -> int:
+    from agentkit.envs.results import same_file
     from agentkit.envs.trajectories import to_training_line
 
     console = Console(stderr=True)
-    good, bad = _records(args.path, console)
+    if same_file(args.path, args.out):
+        raise UsageError(f"--out {args.out} is the input file; write the transcripts to a new file")
+    out = writable_path(args.out, "--out")
+    good, bad = _records(args.path, console)  # read (and fail) before --out is touched
     for err in bad:
         console.print(f"[red]{args.path}:{err}[/red] (skipped)")
-    with open(args.out, "w", encoding="utf-8") as fh:
+    tmp = out.with_name(f".{out.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
         for _, rec in good:
             fh.write(json.dumps(to_training_line(rec), ensure_ascii=False) + "\n")
+    tmp.replace(out)  # --out changes only once the whole file is written
     console.print(f"wrote {len(good)} transcript(s) to {args.out}")
     return 0 if not bad else 1
 
@@ -227,7 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
     args = parser.parse_args(["envs", *(argv if argv is not None else sys.argv[1:])])
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"agentkit envs: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

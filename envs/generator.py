@@ -294,9 +294,14 @@ def generate(
     fams: Sequence[str] | None = None,
     difficulties: Sequence[int] = (1, 2, 3, 4, 5),
     workers: int = 1,
+    *,
+    start: int = 0,
+    seen: set[str] | None = None,
 ) -> Iterator[Slot]:
     """Yield n slots in index order (each with a kept task unless every attempt failed). Deterministic in the
-    arguments, whatever `workers` is; duplicates are detected here, in order, and their slot is regenerated."""
+    arguments, whatever `workers` is; duplicates are detected here, in order, and their slot is regenerated.
+    `start` and `seen` resume an interrupted run: slots from `start` on, with the content hashes of the tasks kept
+    before it (an interrupted run resumed this way yields exactly the slots an uninterrupted one would)."""
     names = tuple(fams or families())
     unknown = [f for f in names if f not in families()]
     if unknown:
@@ -305,16 +310,23 @@ def generate(
     if bad:
         raise SpecError(f"difficulty must be in 1..5, got {bad}")
     diffs = tuple(difficulties)
-    jobs = ((seed, i, names, diffs) for i in range(n))
-    seen: set[str] = set()
+    jobs = ((seed, i, names, diffs) for i in range(start, n))
+    seen = set(seen or ())
     if workers > 1:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork")
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(workers, initializer=_ignore_sigint) as pool:
             yield from _dedup(pool.imap(_slot_job, jobs, chunksize=16), seen, seed, names, diffs)
     else:
         yield from _dedup(map(_slot_job, jobs), seen, seed, names, diffs)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool: one quiet message instead of a traceback each."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def generate_records(

@@ -154,6 +154,9 @@ class LocalDSABackend:
                 f"tokenizer ({tokenizer.vocab_size} ids) and model ({transformer.cfg.vocab_size}) do not match"
             )
         self.model = model_id
+        # The settings the model was trained and measured with (max_turns, system_prompt, ...): the eval harness
+        # takes its defaults from here, so the local model is run as it was trained.
+        self.agent_defaults: dict[str, Any] = dict(trained)
         self.transformer = transformer
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens if max_tokens is not None else int(trained.get("max_tokens", 1024))

@@ -1,0 +1,59 @@
+"""The Ray executor on a real local cluster (two nodes on this machine): a killed worker loses nothing and
+duplicates nothing; the results equal a single-process run of the same tasks.
+
+Ray binds the machine's interface and probes the internet; the scenario runs in a private network namespace
+(`unshare -n`, loopback up), so it needs Ray and the right to unshare (root, or user namespaces)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = Path(__file__).with_name("ray_scenario.py")
+
+
+@functools.cache
+def ray_missing() -> str | None:
+    if importlib.util.find_spec("ray") is None:
+        return "needs Ray: pip install -e '.[ray]'"
+    try:
+        ok = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"needs `unshare -n` (a private network namespace for Ray): {exc}"
+    if ok.returncode != 0:
+        return f"needs `unshare -n` (a private network namespace for Ray): {ok.stderr.decode().strip()}"
+    return None
+
+
+def in_netns(*argv: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run argv in a private network namespace with only the loopback up."""
+    cmd = " ".join(f"'{a}'" for a in argv)
+    return subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {cmd}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _needs_ray() -> None:
+    why = ray_missing()
+    if why:
+        pytest.skip(why)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_killed_worker_loses_nothing_and_matches_a_single_process_run(tmp_path) -> None:
+    done = in_netns(sys.executable, str(SCENARIO), str(tmp_path), "30")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["killed_at"] is not None and report["killed_at"] < 60  # the kill came mid-run
+    assert report["deaths"] == 1
+    assert report["ray_keys"] == report["local_keys"] and len(report["ray_keys"]) == 60  # nothing lost
+    assert report["ray_lines"] == 60 and not report["problems"]  # nothing twice, nothing torn
+    assert report["same_outcomes"] and report["same_summary"] and report["pass1"] == 1.0
