@@ -31,12 +31,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from agentkit.backends.remote import RemoteBackend
 from agentkit.envs.eval import AgentSpec, default_agent_factory, evaluate, needs_python
 from agentkit.envs.generator import generate_records
 from agentkit.envs.spec import TaskRecord, write_jsonl
-from rich.console import Console
-from rich.table import Table
 
 SLOW = 0.2  # seconds per reply of the slow model
 NETNS_FLAG = "AGENTKIT_BENCH_NETNS"
@@ -88,8 +89,9 @@ def _row(name: str, n: int, wall: float, after: dict[str, Any], before: dict[str
 
 def run_ray(tasks: list[TaskRecord], base_url: str, concurrency: int, out: Path) -> dict[str, Any] | None:
     import ray
-    from agentkit.envs.executors.ray import RayExecutor
     from ray.cluster_utils import Cluster
+
+    from agentkit.envs.executors.ray import RayExecutor
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     for _ in range(2):

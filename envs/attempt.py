@@ -22,12 +22,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from agentkit import errors as E
+from agentkit.backend import ChatRequest
 from agentkit.envs.results import AttemptRecord, EvalError, compress_transcript
 from agentkit.envs.runtime import PYTHON_IMPL, Episode, SandboxPython
 from agentkit.envs.spec import TaskRecord
-
-from agentkit import errors as E
-from agentkit.backend import ChatRequest
 from agentkit.loop import Agent
 from agentkit.messages import AssistantMessage, UserMessage
 

@@ -14,12 +14,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agentkit.envs.cli_args import UsageError, int_at_least, one_line_errors, readable_file, writable_path
-from agentkit.envs.errors import SpecError
-from agentkit.envs.spec import LineError, TaskRecord, iter_jsonl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from agentkit.envs.cli_args import UsageError, int_at_least, one_line_errors, readable_file, writable_path
+from agentkit.envs.errors import SpecError
+from agentkit.envs.spec import LineError, TaskRecord, iter_jsonl
 
 DEFAULT_DIFFICULTY = [1, 2, 3, 4, 5]
 

@@ -6,10 +6,11 @@ are shown apart from the figures, which leave them out.
 
 from __future__ import annotations
 
-from agentkit.envs.metrics import Comparison, EvalSummary
-from agentkit.envs.report_html import group_cells, group_columns, pct, write_html
 from rich.console import Console
 from rich.table import Table
+
+from agentkit.envs.metrics import Comparison, EvalSummary
+from agentkit.envs.report_html import group_cells, group_columns, pct, write_html
 
 __all__ = ["print_comparison", "print_summary", "stats_table", "summary_table", "write_html"]
 

@@ -25,11 +25,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from agentkit.backends.providers import EFFORT_ALIASES, ModelRules, Profile, ThinkingSwitch, get_profile
-from agentkit.backends.sse import iter_sse
 
 from agentkit import errors
 from agentkit.backend import ChatDelta, ChatRequest, ToolCallFragment, Usage
+from agentkit.backends.providers import EFFORT_ALIASES, ModelRules, Profile, ThinkingSwitch, get_profile
+from agentkit.backends.sse import iter_sse
 from agentkit.messages import WirePolicy, to_wire
 from agentkit.redaction import Redactor, StreamRedactor
 from agentkit.retry import RetryBudget, RetryPolicy

@@ -13,8 +13,8 @@ import asyncio
 import json
 
 import httpx
-from agentkit.backends import remote
 
+from agentkit.backends import remote
 from agentkit.retry import RetryPolicy
 from agentkit.testing.fault_server import FAULTS, fault_table, run_fault
 

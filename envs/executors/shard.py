@@ -17,7 +17,6 @@ from typing import Any
 
 from agentkit.envs.results import RESULTS_VERSION, AttemptRecord, ResultsStore, same_file, write_results
 from agentkit.envs.spec import TaskRecord
-
 from agentkit.errors import ConfigurationError
 
 

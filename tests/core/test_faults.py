@@ -11,10 +11,10 @@ import time
 
 import httpx
 import pytest
-from agentkit.backends import remote
-from agentkit.backends.remote import RemoteBackend
 
 from agentkit import Agent, ChatRequest, UserMessage
+from agentkit.backends import remote
+from agentkit.backends.remote import RemoteBackend
 from agentkit.errors import ConnectionError, ProtocolError
 from agentkit.redaction import MIN_SECRET_LENGTH
 from agentkit.retry import RetryPolicy

@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-from agentkit.backends.remote import RemoteBackend
 
 from agentkit import (
     Agent,
@@ -20,6 +19,7 @@ from agentkit import (
     current_run,
     tool,
 )
+from agentkit.backends.remote import RemoteBackend
 from agentkit.errors import ConfigurationError
 from agentkit.testing.scripted_server import Fail, Reply
 

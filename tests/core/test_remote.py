@@ -8,9 +8,9 @@ import logging
 import time
 
 import pytest
-from agentkit.backends.remote import RemoteBackend
 
 from agentkit import Agent, ChatRequest, UserMessage, tool
+from agentkit.backends.remote import RemoteBackend
 from agentkit.errors import (
     AuthenticationError,
     ConfigurationError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentkit.backends.sse import SSEDecoder, SSEEvent
 
 STREAM = (

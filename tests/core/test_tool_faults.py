@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from agentkit.backends.remote import RemoteBackend
 
 from agentkit import Agent, tool
+from agentkit.backends.remote import RemoteBackend
 from agentkit.testing.scripted_server import Reply
 from agentkit.tools import EMPTY_RESULT, render_result
 

@@ -8,10 +8,10 @@ import logging
 
 import httpx
 import pytest
-from agentkit.backends.providers import PROFILES, ModelRules
-from agentkit.backends.remote import RemoteBackend
 
 from agentkit import Agent, ChatRequest, UserMessage, tool
+from agentkit.backends.providers import PROFILES, ModelRules
+from agentkit.backends.remote import RemoteBackend
 from agentkit.errors import ConfigurationError
 from agentkit.messages import (
     DEEPSEEK_V4,

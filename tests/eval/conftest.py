@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from agentkit.app.cli import main as agentkit_main
 from agentkit.envs.attempt import needs_python
 from agentkit.envs.generator import generate_records
 from agentkit.envs.spec import TaskRecord, write_jsonl
-
-from agentkit.app.cli import main as agentkit_main
 
 
 @pytest.fixture(scope="session")

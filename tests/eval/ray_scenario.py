@@ -22,7 +22,6 @@ from agentkit.envs.eval import evaluate
 from agentkit.envs.executors.ray import RayExecutor
 from agentkit.envs.generator import generate_records
 from agentkit.envs.results import ResultsStore
-
 from agentkit.testing.oracle import oracle_script
 from agentkit.testing.scripted_server import ScriptedServer
 

@@ -10,7 +10,6 @@ from agentkit.backends.remote import RemoteBackend
 from agentkit.envs.attempt import default_agent_factory
 from agentkit.envs.eval import evaluate
 from agentkit.envs.results import ResultsStore
-
 from agentkit.testing.oracle import oracle_script
 from agentkit.testing.scripted_server import Fail, Reply
 

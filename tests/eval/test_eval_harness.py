@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
 from agentkit.backends.remote import RemoteBackend
 from agentkit.envs.eval import (
     AttemptRecord,
@@ -30,7 +31,6 @@ from agentkit.envs.eval import (
 from agentkit.envs.generator import generate_records
 from agentkit.envs.report import write_html
 from agentkit.envs.spec import TaskRecord, write_jsonl
-
 from agentkit.testing.oracle import flaky_script, lazy_script, oracle_script
 
 ROOT = Path(__file__).resolve().parents[2]

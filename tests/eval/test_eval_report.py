@@ -9,12 +9,12 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+
 from agentkit.backends.remote import RemoteBackend
 from agentkit.envs.attempt import default_agent_factory
 from agentkit.envs.eval import evaluate, load_results, summarize, wilson
 from agentkit.envs.report import summary_table, write_html
 from agentkit.envs.results import AttemptRecord
-
 from agentkit.testing.oracle import lazy_script, oracle_script
 
 

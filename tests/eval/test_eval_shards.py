@@ -7,7 +7,6 @@ import dataclasses
 from agentkit.envs.executors import ShardSpec, parse_shard
 from agentkit.envs.metrics import summarize
 from agentkit.envs.results import ResultsStore
-
 from agentkit.testing.oracle import oracle_script
 
 

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from agentkit.envs.results import ResultsStore, load_results
-
 from agentkit.testing.oracle import oracle_script
 
 
