@@ -132,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     maybe_reexec_in_netns()
     # enough tasks that the last, partly filled wave of attempts is a small part of each run
-    sizes = ({"instant": 60, 1: 8, 8: 48, 32: 192, "ray": 384} if args.quick else
+    sizes = ({"instant": 40, 1: 5, 8: 40, 32: 128, "ray": 256} if args.quick else
              {"instant": 1000, 1: 30, 8: 240, 32: 800, "ray": 1600})  # fmt: skip
     tasks = make_tasks(max(v for v in sizes.values()))
     rows: list[dict[str, Any]] = []
