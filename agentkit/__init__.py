@@ -48,6 +48,7 @@ from agentkit.messages import (
 from agentkit.pricing import ModelPrice
 from agentkit.retry import RetryPolicy
 from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, current_run, tool
+from agentkit.toolsource import ToolSource
 
 __version__ = "0.1.0"
 
@@ -87,6 +88,7 @@ __all__ = [
     "ToolMessage",
     "ToolOutput",
     "ToolResult",
+    "ToolSource",
     "Toolset",
     "TurnRetry",
     "TurnStart",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.backend import ChatRequest, ModelBackend, ResponseAssembler, Usage
-from agentkit.errors import AgentkitError, BackendError, ConfigurationError
+from agentkit.errors import AgentkitError, BackendError, ConfigurationError, ToolSourceError
 from agentkit.events import (
     AssistantTurn,
     Event,
@@ -41,6 +41,7 @@ from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall
 from agentkit.pricing import ModelPrice, cost_of
 from agentkit.retry import RetryBudget, RetryPolicy
 from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, describe_exception, set_current_run
+from agentkit.toolsource import ToolSource, is_tool_source
 
 log = logging.getLogger("agentkit")
 
@@ -48,6 +49,8 @@ log = logging.getLogger("agentkit")
 @dataclass
 class _RunState:
     messages: list[Message]
+    toolset: Toolset
+    tool_specs: list[dict[str, Any]]
     started: float = field(default_factory=time.monotonic)
     usage: Usage = field(default_factory=Usage)
     turns: int = 0
@@ -76,7 +79,7 @@ class Agent:
     def __init__(
         self,
         model: ModelBackend,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | ToolSource | Callable[..., Any]] = (),
         *,
         system_prompt: str | None = None,
         thinking: bool | None = None,
@@ -93,7 +96,9 @@ class Agent:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be at least 1")
         self.model = model
-        self.toolset = tools if isinstance(tools, Toolset) else Toolset(tools)
+        tools = list(tools) if not isinstance(tools, Toolset) else tools
+        self.sources: list[ToolSource] = [t for t in tools if is_tool_source(t)]  # type: ignore[misc]
+        self.toolset = tools if isinstance(tools, Toolset) else Toolset(t for t in tools if not is_tool_source(t))
         self.system_prompt = system_prompt
         self.thinking = thinking
         self.max_turns = max_turns
@@ -148,16 +153,21 @@ class Agent:
             raise ConfigurationError("a run needs a task: pass a string or a non-empty list of messages")
         if self.system_prompt and not isinstance(messages[0], SystemMessage):
             messages.insert(0, SystemMessage(content=self.system_prompt))
-        return _RunState(messages=messages)
+        return _RunState(messages=messages, toolset=self.toolset, tool_specs=self._tool_specs)
 
     async def _events(self, state: _RunState) -> AsyncGenerator[Event, None]:
         run_ctx = RunContext()
         deadline = state.started + self.deadline if self.deadline is not None else None
         status: RunStatus = "max_turns"
         error: BaseException | None = None
+        acquired: list[ToolSource] = []
         try:
+            for source in self.sources:
+                await self._acquire(source, acquired)
             while state.turns < self.max_turns:
                 state.turns += 1
+                if acquired and (state.turns == 1 or any(s.tools_changed for s in acquired)):
+                    await self._list_tools(state, acquired)
                 async for event in self._one_turn(state, run_ctx, deadline):
                     yield event
                 last = state.messages[-1]
@@ -167,10 +177,38 @@ class Agent:
         except _StopRun as stop:
             status, error = stop.status, stop.error
         finally:
+            for source in reversed(acquired):
+                try:
+                    await source.release()
+                except Exception as exc:  # noqa: BLE001 - a source that fails to stop must not lose the result
+                    log.warning("tool source %r failed to stop: %s", source.name, describe_exception(exc))
             cleanup_errors = await run_ctx.aclose()
             for exc in cleanup_errors:
                 log.warning("a tool cleanup failed: %s", exc)
         yield Final(self._result(state, status, error))
+
+    async def _acquire(self, source: ToolSource, acquired: list[ToolSource]) -> None:
+        try:
+            await source.acquire()
+        except Exception as exc:  # noqa: BLE001 - a source that cannot start ends the run with a clear error
+            raise _StopRun("error", ToolSourceError(f"tool source {source.name!r} could not start: {exc}")) from exc
+        acquired.append(source)
+
+    async def _list_tools(self, state: _RunState, sources: list[ToolSource]) -> None:
+        """The run's tools: the agent's own plus what each source lists now (once per run, again on a change)."""
+        listed: list[Tool] = list(self.toolset)
+        for source in sources:
+            try:
+                listed.extend(await source.list_tools())
+            except Exception as exc:  # noqa: BLE001
+                raise _StopRun(
+                    "error", ToolSourceError(f"tool source {source.name!r} could not list its tools: {exc}")
+                ) from exc
+        try:
+            state.toolset = Toolset(listed)
+        except AgentkitError as exc:
+            raise _StopRun("error", exc) from exc
+        state.tool_specs = state.toolset.specs()
 
     async def _one_turn(
         self, state: _RunState, run_ctx: RunContext, deadline: float | None
@@ -179,7 +217,7 @@ class Agent:
         budget = RetryBudget(self.retry, deadline=deadline)
         request = ChatRequest(
             messages=list(state.messages),
-            tools=self._tool_specs,
+            tools=state.tool_specs,
             thinking=self.thinking,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
@@ -266,7 +304,7 @@ class Agent:
         ctx = contextvars.copy_context()
         ctx.run(set_current_run, run_ctx)
         tasks = {
-            asyncio.get_running_loop().create_task(self._call_tool(call), context=ctx.copy()): i
+            asyncio.get_running_loop().create_task(self._call_tool(state.toolset, call), context=ctx.copy()): i
             for i, call in enumerate(calls)
         }
         outputs: dict[int, tuple[ToolOutput, float]] = {}
@@ -302,14 +340,14 @@ class Agent:
                     )
                 )
 
-    async def _call_tool(self, call: ToolCall) -> tuple[ToolOutput, float]:
+    async def _call_tool(self, toolset: Toolset, call: ToolCall) -> tuple[ToolOutput, float]:
         start = time.monotonic()
         try:
             if self.tool_timeout is None:
-                out = await self.toolset.call(call.name, call.arguments)
+                out = await toolset.call(call.name, call.arguments)
             else:
                 async with asyncio.timeout(self.tool_timeout):
-                    out = await self.toolset.call(call.name, call.arguments)
+                    out = await toolset.call(call.name, call.arguments)
         except TimeoutError:
             out = ToolOutput(
                 f"Tool '{call.name}' timed out after {self.tool_timeout:g} s and was stopped.", True
