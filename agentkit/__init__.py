@@ -8,6 +8,7 @@ own `tools.py` or `envs/` never shadows ours. Importing agentkit never imports t
 """
 
 from agentkit.backend import ChatDelta, ChatRequest, ModelBackend, ToolCallFragment, Usage
+from agentkit.conversation import Conversation
 from agentkit.errors import (
     AgentkitError,
     AuthenticationError,
@@ -15,10 +16,12 @@ from agentkit.errors import (
     BadRequestError,
     ConfigurationError,
     ContextLengthError,
+    OutputValidationError,
     ProtocolError,
     RateLimitError,
     ServerError,
     ToolError,
+    ToolSourceError,
 )
 from agentkit.events import (
     AssistantTurn,
@@ -64,12 +67,14 @@ __all__ = [
     "ChatRequest",
     "ConfigurationError",
     "ContextLengthError",
+    "Conversation",
     "DeveloperMessage",
     "Event",
     "Final",
     "Message",
     "ModelBackend",
     "ModelPrice",
+    "OutputValidationError",
     "ProtocolError",
     "RateLimitError",
     "ReasoningDelta",
@@ -88,6 +93,7 @@ __all__ = [
     "ToolMessage",
     "ToolOutput",
     "ToolResult",
+    "ToolSourceError",
     "ToolSource",
     "Toolset",
     "TurnRetry",

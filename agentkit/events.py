@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agentkit.backend import Usage
 from agentkit.messages import AssistantMessage, Message, ToolCall, dump_messages
+from agentkit.output import dump_output
 
 if TYPE_CHECKING:
     pass
@@ -24,7 +25,7 @@ class RunResult:
     """Everything a run produced, also when it stopped early (`status` says why)."""
 
     status: RunStatus
-    output: str | None
+    output: Any  # the final text; an instance of `output_type` when the agent has one
     messages: list[Message]
     usage: Usage
     cost: float
@@ -43,7 +44,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "output": self.output,
+            "output": dump_output(self.output),
             "error": self.error,
             "error_type": self.error_type,
             "turns": self.turns,

@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.backend import ChatRequest, ModelBackend, ResponseAssembler, Usage
-from agentkit.errors import AgentkitError, BackendError, ConfigurationError, ToolSourceError
+from agentkit.errors import (
+    AgentkitError,
+    BackendError,
+    ConfigurationError,
+    OutputValidationError,
+    ToolSourceError,
+)
 from agentkit.events import (
     AssistantTurn,
     Event,
@@ -38,12 +44,15 @@ from agentkit.events import (
     TurnStart,
 )
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from agentkit.output import OutputSpec
 from agentkit.pricing import ModelPrice, cost_of
 from agentkit.retry import RetryBudget, RetryPolicy
 from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, describe_exception, set_current_run
 from agentkit.toolsource import ToolSource, is_tool_source
 
 log = logging.getLogger("agentkit")
+
+Task = str | Sequence[Message] | None
 
 
 @dataclass
@@ -58,6 +67,11 @@ class _RunState:
     tool_errors: int = 0
     attempts: int = 0
     warned_usage: bool = False
+    answered: bool = False  # a typed output was accepted
+    output: Any = None
+    output_failures: int = 0
+    output_error: str = ""
+    first_new: int = 0  # where this run's messages begin (after the history)
 
 
 class _StopRun(Exception):
@@ -92,6 +106,8 @@ class Agent:
         pricing: dict[str, ModelPrice] | None = None,
         retry: RetryPolicy | None = None,
         stream_retries: int | None = None,
+        output_type: Any = None,
+        output_retries: int = 2,
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be at least 1")
@@ -110,26 +126,32 @@ class Agent:
         self.pricing = pricing
         self.retry = retry or getattr(model, "retry_policy", None) or RetryPolicy()
         self.stream_retries = stream_retries
-        self._tool_specs = self.toolset.specs()
+        self.output = OutputSpec(output_type, retries=output_retries) if output_type is not None else None
+        if self.output is not None and self.output.tool_name in self.toolset:
+            raise ConfigurationError(f"a tool is named {self.output.tool_name!r}, the final-answer tool of output_type")
+        self._tool_specs = self._specs(self.toolset)
 
     # -- public API ---------------------------------------------------------------------------------------------------
 
-    async def run(self, task: str | Sequence[Message]) -> RunResult:
-        """Run to the end and return the result. Cancelling the calling task cancels the run (and re-raises)."""
+    async def run(self, task: Task = None, *, history: Sequence[Message] | None = None) -> RunResult:
+        """Run to the end and return the result. Cancelling the calling task cancels the run (and re-raises).
+
+        `history` continues a conversation: pass `previous.messages` and the next `task`; the transcript goes back
+        whole and the provider's wire policy decides which earlier reasoning travels."""
         result: RunResult | None = None
-        async with contextlib.aclosing(self.stream(task)) as events:
+        async with contextlib.aclosing(self.stream(task, history=history)) as events:
             async for event in events:
                 if isinstance(event, Final):
                     result = event.result
         assert result is not None
         return result
 
-    def run_sync(self, task: str | Sequence[Message]) -> RunResult:
+    def run_sync(self, task: Task = None, *, history: Sequence[Message] | None = None) -> RunResult:
         """`run` for scripts. Ctrl-C stops the stream and the tools and returns the partial result (`cancelled`)."""
         holder: list[RunResult] = []
 
         async def main() -> RunResult:
-            state = self._new_state(task)
+            state = self._new_state(task, history)
             try:
                 async with contextlib.aclosing(self._events(state)) as events:
                     async for event in events:
@@ -141,19 +163,28 @@ class Agent:
 
         return asyncio.run(main())
 
-    def stream(self, task: str | Sequence[Message]) -> AsyncGenerator[Event, None]:
+    def stream(self, task: Task = None, *, history: Sequence[Message] | None = None) -> AsyncGenerator[Event, None]:
         """The run as events; the last one is `Final`. Closing the iterator early stops the model and the tools."""
-        return self._events(self._new_state(task))
+        return self._events(self._new_state(task, history))
 
     # -- the run ------------------------------------------------------------------------------------------------------
 
-    def _new_state(self, task: str | Sequence[Message]) -> _RunState:
-        messages: list[Message] = [UserMessage(content=task)] if isinstance(task, str) else list(task)
+    def _new_state(self, task: Task, history: Sequence[Message] | None = None) -> _RunState:
+        messages: list[Message] = list(history or ())
+        first_new = len(messages)
+        if isinstance(task, str):
+            messages.append(UserMessage(content=task))
+        elif task is not None:
+            messages.extend(task)
         if not messages:
             raise ConfigurationError("a run needs a task: pass a string or a non-empty list of messages")
-        if self.system_prompt and not isinstance(messages[0], SystemMessage):
-            messages.insert(0, SystemMessage(content=self.system_prompt))
-        return _RunState(messages=messages, toolset=self.toolset, tool_specs=self._tool_specs)
+        prompt = self.system_prompt
+        if self.output is not None:
+            prompt = f"{prompt}\n\n{self.output.instructions()}" if prompt else self.output.instructions()
+        if prompt and not isinstance(messages[0], SystemMessage):
+            messages.insert(0, SystemMessage(content=prompt))
+            first_new += 1
+        return _RunState(messages=messages, first_new=first_new, toolset=self.toolset, tool_specs=self._tool_specs)
 
     async def _events(self, state: _RunState) -> AsyncGenerator[Event, None]:
         run_ctx = RunContext()
@@ -170,10 +201,18 @@ class Agent:
                     await self._list_tools(state, acquired)
                 async for event in self._one_turn(state, run_ctx, deadline):
                     yield event
-                last = state.messages[-1]
-                if isinstance(last, AssistantMessage) and not last.tool_calls:
+                if state.answered:
                     status = "completed"
                     break
+                last = state.messages[-1]
+                if isinstance(last, AssistantMessage) and not last.tool_calls:
+                    if self.output is None or self._take_text_answer(state, last):
+                        status = "completed"
+                        break
+                if self.output is not None and state.output_failures > self.output.retries:
+                    raise _StopRun("error", OutputValidationError(
+                        f"no valid answer for output_type after {state.output_failures} tries: {state.output_error}"
+                    ))
         except _StopRun as stop:
             status, error = stop.status, stop.error
         finally:
@@ -208,7 +247,23 @@ class Agent:
             state.toolset = Toolset(listed)
         except AgentkitError as exc:
             raise _StopRun("error", exc) from exc
-        state.tool_specs = state.toolset.specs()
+        state.tool_specs = self._specs(state.toolset)
+
+    def _specs(self, toolset: Toolset) -> list[dict[str, Any]]:
+        specs = toolset.specs()
+        return specs + [self.output.tool_spec()] if self.output is not None else specs
+
+    def _take_text_answer(self, state: _RunState, message: AssistantMessage) -> bool:
+        """A plain answer under `output_type`: accepted if it validates, else the errors go back to the model."""
+        assert self.output is not None
+        ok, value = self.output.from_text(message.content)
+        if ok:
+            state.answered, state.output = True, value
+            return True
+        state.output_failures += 1
+        state.output_error = value
+        state.messages.append(UserMessage(content=value))
+        return False
 
     async def _one_turn(
         self, state: _RunState, run_ctx: RunContext, deadline: float | None
@@ -304,7 +359,7 @@ class Agent:
         ctx = contextvars.copy_context()
         ctx.run(set_current_run, run_ctx)
         tasks = {
-            asyncio.get_running_loop().create_task(self._call_tool(state.toolset, call), context=ctx.copy()): i
+            asyncio.get_running_loop().create_task(self._call_tool(state, call), context=ctx.copy()): i
             for i, call in enumerate(calls)
         }
         outputs: dict[int, tuple[ToolOutput, float]] = {}
@@ -340,8 +395,17 @@ class Agent:
                     )
                 )
 
-    async def _call_tool(self, toolset: Toolset, call: ToolCall) -> tuple[ToolOutput, float]:
+    async def _call_tool(self, state: _RunState, call: ToolCall) -> tuple[ToolOutput, float]:
         start = time.monotonic()
+        toolset = state.toolset
+        if self.output is not None and call.name == self.output.tool_name:
+            ok, value = self.output.from_arguments(call.arguments)
+            if ok:
+                state.answered, state.output = True, value
+                return ToolOutput("Final answer accepted."), time.monotonic() - start
+            state.output_failures += 1
+            state.output_error = value
+            return ToolOutput(value, True), time.monotonic() - start
         try:
             if self.tool_timeout is None:
                 out = await toolset.call(call.name, call.arguments)
@@ -357,11 +421,14 @@ class Agent:
         return out, time.monotonic() - start
 
     def _result(self, state: _RunState, status: RunStatus, error: BaseException | None = None) -> RunResult:
-        output = None
-        for m in reversed(state.messages):
-            if isinstance(m, AssistantMessage):
-                output = m.content
-                break
+        output: Any = None
+        if self.output is not None:
+            output = state.output
+        else:
+            for m in reversed(state.messages[state.first_new :]):
+                if isinstance(m, AssistantMessage):
+                    output = m.content
+                    break
         return RunResult(
             status=status,
             output=output,
