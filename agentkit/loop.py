@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, S
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentkit import tracing
 from agentkit.backend import ChatRequest, ModelBackend, ResponseAssembler, Usage
 from agentkit.errors import (
     AgentkitError,
@@ -49,6 +50,7 @@ from agentkit.pricing import ModelPrice, cost_of
 from agentkit.retry import RetryBudget, RetryPolicy
 from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, describe_exception, set_current_run
 from agentkit.toolsource import ToolSource, is_tool_source
+from agentkit.tracing import Observer
 
 log = logging.getLogger("agentkit")
 
@@ -72,6 +74,7 @@ class _RunState:
     output_failures: int = 0
     output_error: str = ""
     first_new: int = 0  # where this run's messages begin (after the history)
+    obs: Observer | None = None  # tracing / run log of this run; None when both are off
 
 
 class _StopRun(Exception):
@@ -108,10 +111,12 @@ class Agent:
         stream_retries: int | None = None,
         output_type: Any = None,
         output_retries: int = 2,
+        name: str = "agent",
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be at least 1")
         self.model = model
+        self.name = name
         tools = list(tools) if not isinstance(tools, Toolset) else tools
         self.sources: list[ToolSource] = [t for t in tools if is_tool_source(t)]  # type: ignore[misc]
         self.toolset = tools if isinstance(tools, Toolset) else Toolset(t for t in tools if not is_tool_source(t))
@@ -192,6 +197,9 @@ class Agent:
         status: RunStatus = "max_turns"
         error: BaseException | None = None
         acquired: list[ToolSource] = []
+        state.obs = obs = tracing.observer(self.name, self.model.model)
+        if obs is not None:
+            obs.run_start(run_ctx.run_id)
         try:
             for source in self.sources:
                 await self._acquire(source, acquired)
@@ -224,7 +232,10 @@ class Agent:
             cleanup_errors = await run_ctx.aclose()
             for exc in cleanup_errors:
                 log.warning("a tool cleanup failed: %s", exc)
-        yield Final(self._result(state, status, error))
+        result = self._result(state, status, error)
+        if obs is not None:
+            obs.run_end(result)
+        yield Final(result)
 
     async def _acquire(self, source: ToolSource, acquired: list[ToolSource]) -> None:
         try:
@@ -280,6 +291,7 @@ class Agent:
             retry=budget,
         )
         restreams = 0
+        token = state.obs.model_start(state.turns) if state.obs is not None else None
         try:
             while True:
                 assembler = ResponseAssembler()
@@ -311,8 +323,14 @@ class Agent:
                 else:
                     if budget.attempts == before:
                         budget.start_attempt()
+        except _StopRun as stop:
+            if state.obs is not None:
+                state.obs.model_end(token, state.turns, assembler.usage, None, stop.error or TimeoutError("deadline"))
+            raise
         finally:
             state.attempts += max(budget.attempts, 1)
+        if state.obs is not None:
+            state.obs.model_end(token, state.turns, assembler.usage, assembler.finish_reason, None)
         message = assembler.message(call_id_prefix=f"call_{state.turns}")
         if assembler.usage is not None:
             state.usage = state.usage + assembler.usage
@@ -396,6 +414,16 @@ class Agent:
                 )
 
     async def _call_tool(self, state: _RunState, call: ToolCall) -> tuple[ToolOutput, float]:
+        if state.obs is None:
+            return await self._call_tool_plain(state, call)
+        found = state.toolset.get(call.name)
+        secret = found.secret_args if found is not None else frozenset()
+        with state.obs.tool_call(call.name, call.id, call.arguments, secret) as outcome:
+            out, took = await self._call_tool_plain(state, call)
+            outcome["is_error"] = out.is_error
+        return out, took
+
+    async def _call_tool_plain(self, state: _RunState, call: ToolCall) -> tuple[ToolOutput, float]:
         start = time.monotonic()
         toolset = state.toolset
         if self.output is not None and call.name == self.output.tool_name:
