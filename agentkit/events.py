@@ -17,7 +17,7 @@ from agentkit.output import dump_output
 if TYPE_CHECKING:
     pass
 
-RunStatus = Literal["completed", "max_turns", "deadline", "cancelled", "error"]
+RunStatus = Literal["completed", "max_turns", "deadline", "cancelled", "error", "pending_approval"]
 
 
 @dataclass
@@ -36,6 +36,7 @@ class RunResult:
     error_type: str | None = None
     tool_errors: int = 0
     attempts: int = 0
+    pending: list[ToolCall] = field(default_factory=list)  # calls waiting for approval (status "pending_approval")
 
     @property
     def ok(self) -> bool:
@@ -51,6 +52,7 @@ class RunResult:
             "tool_calls": self.tool_calls,
             "tool_errors": self.tool_errors,
             "attempts": self.attempts,
+            "pending": [c.model_dump() for c in self.pending],
             "usage": self.usage.to_dict(),
             "cost": self.cost,
             "wall_time": self.wall_time,

@@ -18,11 +18,12 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit import tracing
+from agentkit.approval import ApprovalCallback, Decision, decide
 from agentkit.backend import ChatRequest, ModelBackend, ResponseAssembler, Usage
 from agentkit.errors import (
     AgentkitError,
@@ -55,6 +56,7 @@ from agentkit.tracing import Observer
 log = logging.getLogger("agentkit")
 
 Task = str | Sequence[Message] | None
+Approvals = Mapping[str, Decision] | None
 
 
 @dataclass
@@ -75,6 +77,8 @@ class _RunState:
     output_error: str = ""
     first_new: int = 0  # where this run's messages begin (after the history)
     obs: Observer | None = None  # tracing / run log of this run; None when both are off
+    approvals: Mapping[str, Decision] | None = None
+    pending: list[ToolCall] = field(default_factory=list)
 
 
 class _StopRun(Exception):
@@ -112,11 +116,13 @@ class Agent:
         output_type: Any = None,
         output_retries: int = 2,
         name: str = "agent",
+        approve: ApprovalCallback | None = None,
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be at least 1")
         self.model = model
         self.name = name
+        self.approve = approve
         tools = list(tools) if not isinstance(tools, Toolset) else tools
         self.sources: list[ToolSource] = [t for t in tools if is_tool_source(t)]  # type: ignore[misc]
         self.toolset = tools if isinstance(tools, Toolset) else Toolset(t for t in tools if not is_tool_source(t))
@@ -138,25 +144,29 @@ class Agent:
 
     # -- public API ---------------------------------------------------------------------------------------------------
 
-    async def run(self, task: Task = None, *, history: Sequence[Message] | None = None) -> RunResult:
+    async def run(
+        self, task: Task = None, *, history: Sequence[Message] | None = None, approvals: Approvals = None
+    ) -> RunResult:
         """Run to the end and return the result. Cancelling the calling task cancels the run (and re-raises).
 
         `history` continues a conversation: pass `previous.messages` and the next `task`; the transcript goes back
         whole and the provider's wire policy decides which earlier reasoning travels."""
         result: RunResult | None = None
-        async with contextlib.aclosing(self.stream(task, history=history)) as events:
+        async with contextlib.aclosing(self.stream(task, history=history, approvals=approvals)) as events:
             async for event in events:
                 if isinstance(event, Final):
                     result = event.result
         assert result is not None
         return result
 
-    def run_sync(self, task: Task = None, *, history: Sequence[Message] | None = None) -> RunResult:
+    def run_sync(
+        self, task: Task = None, *, history: Sequence[Message] | None = None, approvals: Approvals = None
+    ) -> RunResult:
         """`run` for scripts. Ctrl-C stops the stream and the tools and returns the partial result (`cancelled`)."""
         holder: list[RunResult] = []
 
         async def main() -> RunResult:
-            state = self._new_state(task, history)
+            state = self._new_state(task, history, approvals)
             try:
                 async with contextlib.aclosing(self._events(state)) as events:
                     async for event in events:
@@ -168,13 +178,16 @@ class Agent:
 
         return asyncio.run(main())
 
-    def stream(self, task: Task = None, *, history: Sequence[Message] | None = None) -> AsyncGenerator[Event, None]:
-        """The run as events; the last one is `Final`. Closing the iterator early stops the model and the tools."""
-        return self._events(self._new_state(task, history))
+    def stream(
+        self, task: Task = None, *, history: Sequence[Message] | None = None, approvals: Approvals = None
+    ) -> AsyncGenerator[Event, None]:
+        """The run as events; the last one is `Final`. Closing the iterator early stops the model and the tools.
+        `approvals` ({call id: True, False or a reason}) resumes a run that ended `pending_approval`."""
+        return self._events(self._new_state(task, history, approvals))
 
     # -- the run ------------------------------------------------------------------------------------------------------
 
-    def _new_state(self, task: Task, history: Sequence[Message] | None = None) -> _RunState:
+    def _new_state(self, task: Task, history: Sequence[Message] | None = None, approvals: Approvals = None) -> _RunState:
         messages: list[Message] = list(history or ())
         first_new = len(messages)
         if isinstance(task, str):
@@ -189,7 +202,7 @@ class Agent:
         if prompt and not isinstance(messages[0], SystemMessage):
             messages.insert(0, SystemMessage(content=prompt))
             first_new += 1
-        return _RunState(messages=messages, first_new=first_new, toolset=self.toolset, tool_specs=self._tool_specs)
+        return _RunState(messages=messages, first_new=first_new, approvals=approvals, toolset=self.toolset, tool_specs=self._tool_specs)
 
     async def _events(self, state: _RunState) -> AsyncGenerator[Event, None]:
         run_ctx = RunContext()
@@ -203,9 +216,15 @@ class Agent:
         try:
             for source in self.sources:
                 await self._acquire(source, acquired)
-            while state.turns < self.max_turns:
+            if acquired:
+                await self._list_tools(state, acquired)
+            last = state.messages[-1]
+            if isinstance(last, AssistantMessage) and last.tool_calls:  # resuming a run that waited for approvals
+                async for event in self._run_tools(state, last.tool_calls, run_ctx, deadline):
+                    yield event
+            while state.turns < self.max_turns and not state.answered:
                 state.turns += 1
-                if acquired and (state.turns == 1 or any(s.tools_changed for s in acquired)):
+                if acquired and any(s.tools_changed for s in acquired):
                     await self._list_tools(state, acquired)
                 async for event in self._one_turn(state, run_ctx, deadline):
                     yield event
@@ -221,6 +240,8 @@ class Agent:
                     raise _StopRun("error", OutputValidationError(
                         f"no valid answer for output_type after {state.output_failures} tries: {state.output_error}"
                     ))
+            if state.answered:
+                status = "completed"
         except _StopRun as stop:
             status, error = stop.status, stop.error
         finally:
@@ -374,13 +395,21 @@ class Agent:
         self, state: _RunState, calls: list[ToolCall], run_ctx: RunContext, deadline: float | None
     ) -> AsyncIterator[Event]:
         """Run every call of one response concurrently; emit results as they finish; append them in call order."""
+        refused: dict[int, ToolOutput] = {}
+        if self._needs_approval(state.toolset, calls):
+            refused, state.pending = await decide(calls, state.toolset, state.approvals, self.approve)
+            if state.pending:
+                raise _StopRun("pending_approval")
         ctx = contextvars.copy_context()
         ctx.run(set_current_run, run_ctx)
         tasks = {
             asyncio.get_running_loop().create_task(self._call_tool(state, call), context=ctx.copy()): i
             for i, call in enumerate(calls)
+            if i not in refused
         }
-        outputs: dict[int, tuple[ToolOutput, float]] = {}
+        outputs: dict[int, tuple[ToolOutput, float]] = {i: (out, 0.0) for i, out in refused.items()}
+        for i, out in refused.items():
+            yield ToolResult(calls[i], out.content, out.is_error, 0.0)
         pending = set(tasks)
         try:
             while pending:
@@ -412,6 +441,14 @@ class Agent:
                         tool_call_id=call.id, name=call.name, content=out.content, is_error=out.is_error
                     )
                 )
+
+    @staticmethod
+    def _needs_approval(toolset: Toolset, calls: list[ToolCall]) -> bool:
+        for call in calls:
+            found = toolset.get(call.name)
+            if found is not None and found.requires_approval:
+                return True
+        return False
 
     async def _call_tool(self, state: _RunState, call: ToolCall) -> tuple[ToolOutput, float]:
         if state.obs is None:
@@ -470,6 +507,7 @@ class Agent:
             wall_time=time.monotonic() - state.started,
             error=str(error) if error is not None else None,
             error_type=type(error).__name__ if error is not None else None,
+            pending=list(state.pending),
         )
 
 
