@@ -8,6 +8,7 @@ own `tools.py` or `envs/` never shadows ours. Importing agentkit never imports t
 """
 
 from agentkit.backend import ChatDelta, ChatRequest, ModelBackend, ToolCallFragment, Usage
+from agentkit.conversation import Conversation
 from agentkit.errors import (
     AgentkitError,
     AuthenticationError,
@@ -15,10 +16,12 @@ from agentkit.errors import (
     BadRequestError,
     ConfigurationError,
     ContextLengthError,
+    OutputValidationError,
     ProtocolError,
     RateLimitError,
     ServerError,
     ToolError,
+    ToolSourceError,
 )
 from agentkit.events import (
     AssistantTurn,
@@ -48,6 +51,7 @@ from agentkit.messages import (
 from agentkit.pricing import ModelPrice
 from agentkit.retry import RetryPolicy
 from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, current_run, tool
+from agentkit.toolsource import ToolSource
 
 __version__ = "0.1.0"
 
@@ -63,12 +67,14 @@ __all__ = [
     "ChatRequest",
     "ConfigurationError",
     "ContextLengthError",
+    "Conversation",
     "DeveloperMessage",
     "Event",
     "Final",
     "Message",
     "ModelBackend",
     "ModelPrice",
+    "OutputValidationError",
     "ProtocolError",
     "RateLimitError",
     "ReasoningDelta",
@@ -87,6 +93,8 @@ __all__ = [
     "ToolMessage",
     "ToolOutput",
     "ToolResult",
+    "ToolSourceError",
+    "ToolSource",
     "Toolset",
     "TurnRetry",
     "TurnStart",

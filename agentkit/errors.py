@@ -27,6 +27,14 @@ class ToolDefinitionError(AgentkitError):
     """A function cannot be turned into a tool (unsupported annotation, bad schema)."""
 
 
+class ToolSourceError(AgentkitError):
+    """A source of tools (an MCP server) could not start or list its tools; the run ends with this error."""
+
+
+class OutputValidationError(AgentkitError):
+    """The model gave no answer matching `Agent(output_type=...)` within its retries."""
+
+
 class BackendError(AgentkitError):
     """A model backend failed. `status` is the HTTP status when there was one; `retryable` says whether another
     attempt may succeed; `retry_after` is the server's requested pause in seconds, if it gave one."""

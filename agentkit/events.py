@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agentkit.backend import Usage
 from agentkit.messages import AssistantMessage, Message, ToolCall, dump_messages
+from agentkit.output import dump_output
 
 if TYPE_CHECKING:
     pass
 
-RunStatus = Literal["completed", "max_turns", "deadline", "cancelled", "error"]
+RunStatus = Literal["completed", "max_turns", "deadline", "cancelled", "error", "pending_approval"]
 
 
 @dataclass
@@ -24,7 +25,7 @@ class RunResult:
     """Everything a run produced, also when it stopped early (`status` says why)."""
 
     status: RunStatus
-    output: str | None
+    output: Any  # the final text; an instance of `output_type` when the agent has one
     messages: list[Message]
     usage: Usage
     cost: float
@@ -35,6 +36,7 @@ class RunResult:
     error_type: str | None = None
     tool_errors: int = 0
     attempts: int = 0
+    pending: list[ToolCall] = field(default_factory=list)  # calls waiting for approval (status "pending_approval")
 
     @property
     def ok(self) -> bool:
@@ -43,13 +45,14 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "output": self.output,
+            "output": dump_output(self.output),
             "error": self.error,
             "error_type": self.error_type,
             "turns": self.turns,
             "tool_calls": self.tool_calls,
             "tool_errors": self.tool_errors,
             "attempts": self.attempts,
+            "pending": [c.model_dump() for c in self.pending],
             "usage": self.usage.to_dict(),
             "cost": self.cost,
             "wall_time": self.wall_time,

@@ -18,12 +18,20 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentkit import tracing
+from agentkit.approval import ApprovalCallback, Decision, decide
 from agentkit.backend import ChatRequest, ModelBackend, ResponseAssembler, Usage
-from agentkit.errors import AgentkitError, BackendError, ConfigurationError
+from agentkit.errors import (
+    AgentkitError,
+    BackendError,
+    ConfigurationError,
+    OutputValidationError,
+    ToolSourceError,
+)
 from agentkit.events import (
     AssistantTurn,
     Event,
@@ -38,16 +46,24 @@ from agentkit.events import (
     TurnStart,
 )
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from agentkit.output import OutputSpec
 from agentkit.pricing import ModelPrice, cost_of
 from agentkit.retry import RetryBudget, RetryPolicy
 from agentkit.tools import RunContext, Tool, ToolOutput, Toolset, describe_exception, set_current_run
+from agentkit.toolsource import ToolSource, is_tool_source
+from agentkit.tracing import Observer
 
 log = logging.getLogger("agentkit")
+
+Task = str | Sequence[Message] | None
+Approvals = Mapping[str, Decision] | None
 
 
 @dataclass
 class _RunState:
     messages: list[Message]
+    toolset: Toolset
+    tool_specs: list[dict[str, Any]]
     started: float = field(default_factory=time.monotonic)
     usage: Usage = field(default_factory=Usage)
     turns: int = 0
@@ -55,6 +71,14 @@ class _RunState:
     tool_errors: int = 0
     attempts: int = 0
     warned_usage: bool = False
+    answered: bool = False  # a typed output was accepted
+    output: Any = None
+    output_failures: int = 0
+    output_error: str = ""
+    first_new: int = 0  # where this run's messages begin (after the history)
+    obs: Observer | None = None  # tracing / run log of this run; None when both are off
+    approvals: Mapping[str, Decision] | None = None
+    pending: list[ToolCall] = field(default_factory=list)
 
 
 class _StopRun(Exception):
@@ -76,7 +100,7 @@ class Agent:
     def __init__(
         self,
         model: ModelBackend,
-        tools: Iterable[Tool | Callable[..., Any]] = (),
+        tools: Iterable[Tool | ToolSource | Callable[..., Any]] = (),
         *,
         system_prompt: str | None = None,
         thinking: bool | None = None,
@@ -89,11 +113,19 @@ class Agent:
         pricing: dict[str, ModelPrice] | None = None,
         retry: RetryPolicy | None = None,
         stream_retries: int | None = None,
+        output_type: Any = None,
+        output_retries: int = 2,
+        name: str = "agent",
+        approve: ApprovalCallback | None = None,
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be at least 1")
         self.model = model
-        self.toolset = tools if isinstance(tools, Toolset) else Toolset(tools)
+        self.name = name
+        self.approve = approve
+        tools = list(tools) if not isinstance(tools, Toolset) else tools
+        self.sources: list[ToolSource] = [t for t in tools if is_tool_source(t)]  # type: ignore[misc]
+        self.toolset = tools if isinstance(tools, Toolset) else Toolset(t for t in tools if not is_tool_source(t))
         self.system_prompt = system_prompt
         self.thinking = thinking
         self.max_turns = max_turns
@@ -105,26 +137,36 @@ class Agent:
         self.pricing = pricing
         self.retry = retry or getattr(model, "retry_policy", None) or RetryPolicy()
         self.stream_retries = stream_retries
-        self._tool_specs = self.toolset.specs()
+        self.output = OutputSpec(output_type, retries=output_retries) if output_type is not None else None
+        if self.output is not None and self.output.tool_name in self.toolset:
+            raise ConfigurationError(f"a tool is named {self.output.tool_name!r}, the final-answer tool of output_type")
+        self._tool_specs = self._specs(self.toolset)
 
     # -- public API ---------------------------------------------------------------------------------------------------
 
-    async def run(self, task: str | Sequence[Message]) -> RunResult:
-        """Run to the end and return the result. Cancelling the calling task cancels the run (and re-raises)."""
+    async def run(
+        self, task: Task = None, *, history: Sequence[Message] | None = None, approvals: Approvals = None
+    ) -> RunResult:
+        """Run to the end and return the result. Cancelling the calling task cancels the run (and re-raises).
+
+        `history` continues a conversation: pass `previous.messages` and the next `task`; the transcript goes back
+        whole and the provider's wire policy decides which earlier reasoning travels."""
         result: RunResult | None = None
-        async with contextlib.aclosing(self.stream(task)) as events:
+        async with contextlib.aclosing(self.stream(task, history=history, approvals=approvals)) as events:
             async for event in events:
                 if isinstance(event, Final):
                     result = event.result
         assert result is not None
         return result
 
-    def run_sync(self, task: str | Sequence[Message]) -> RunResult:
+    def run_sync(
+        self, task: Task = None, *, history: Sequence[Message] | None = None, approvals: Approvals = None
+    ) -> RunResult:
         """`run` for scripts. Ctrl-C stops the stream and the tools and returns the partial result (`cancelled`)."""
         holder: list[RunResult] = []
 
         async def main() -> RunResult:
-            state = self._new_state(task)
+            state = self._new_state(task, history, approvals)
             try:
                 async with contextlib.aclosing(self._events(state)) as events:
                     async for event in events:
@@ -136,41 +178,124 @@ class Agent:
 
         return asyncio.run(main())
 
-    def stream(self, task: str | Sequence[Message]) -> AsyncGenerator[Event, None]:
-        """The run as events; the last one is `Final`. Closing the iterator early stops the model and the tools."""
-        return self._events(self._new_state(task))
+    def stream(
+        self, task: Task = None, *, history: Sequence[Message] | None = None, approvals: Approvals = None
+    ) -> AsyncGenerator[Event, None]:
+        """The run as events; the last one is `Final`. Closing the iterator early stops the model and the tools.
+        `approvals` ({call id: True, False or a reason}) resumes a run that ended `pending_approval`."""
+        return self._events(self._new_state(task, history, approvals))
 
     # -- the run ------------------------------------------------------------------------------------------------------
 
-    def _new_state(self, task: str | Sequence[Message]) -> _RunState:
-        messages: list[Message] = [UserMessage(content=task)] if isinstance(task, str) else list(task)
+    def _new_state(self, task: Task, history: Sequence[Message] | None = None, approvals: Approvals = None) -> _RunState:
+        messages: list[Message] = list(history or ())
+        first_new = len(messages)
+        if isinstance(task, str):
+            messages.append(UserMessage(content=task))
+        elif task is not None:
+            messages.extend(task)
         if not messages:
             raise ConfigurationError("a run needs a task: pass a string or a non-empty list of messages")
-        if self.system_prompt and not isinstance(messages[0], SystemMessage):
-            messages.insert(0, SystemMessage(content=self.system_prompt))
-        return _RunState(messages=messages)
+        prompt = self.system_prompt
+        if self.output is not None:
+            prompt = f"{prompt}\n\n{self.output.instructions()}" if prompt else self.output.instructions()
+        if prompt and not isinstance(messages[0], SystemMessage):
+            messages.insert(0, SystemMessage(content=prompt))
+            first_new += 1
+        return _RunState(messages=messages, first_new=first_new, approvals=approvals, toolset=self.toolset, tool_specs=self._tool_specs)
 
     async def _events(self, state: _RunState) -> AsyncGenerator[Event, None]:
         run_ctx = RunContext()
         deadline = state.started + self.deadline if self.deadline is not None else None
         status: RunStatus = "max_turns"
         error: BaseException | None = None
+        acquired: list[ToolSource] = []
+        state.obs = obs = tracing.observer(self.name, self.model.model)
+        if obs is not None:
+            obs.run_start(run_ctx.run_id)
         try:
-            while state.turns < self.max_turns:
+            for source in self.sources:
+                await self._acquire(source, acquired)
+            if acquired:
+                await self._list_tools(state, acquired)
+            last = state.messages[-1]
+            if isinstance(last, AssistantMessage) and last.tool_calls:  # resuming a run that waited for approvals
+                async for event in self._run_tools(state, last.tool_calls, run_ctx, deadline):
+                    yield event
+            while state.turns < self.max_turns and not state.answered:
                 state.turns += 1
+                if acquired and any(s.tools_changed for s in acquired):
+                    await self._list_tools(state, acquired)
                 async for event in self._one_turn(state, run_ctx, deadline):
                     yield event
-                last = state.messages[-1]
-                if isinstance(last, AssistantMessage) and not last.tool_calls:
+                if state.answered:
                     status = "completed"
                     break
+                last = state.messages[-1]
+                if isinstance(last, AssistantMessage) and not last.tool_calls:
+                    if self.output is None or self._take_text_answer(state, last):
+                        status = "completed"
+                        break
+                if self.output is not None and state.output_failures > self.output.retries:
+                    raise _StopRun("error", OutputValidationError(
+                        f"no valid answer for output_type after {state.output_failures} tries: {state.output_error}"
+                    ))
+            if state.answered:
+                status = "completed"
         except _StopRun as stop:
             status, error = stop.status, stop.error
         finally:
+            for source in reversed(acquired):
+                try:
+                    await source.release()
+                except Exception as exc:  # noqa: BLE001 - a source that fails to stop must not lose the result
+                    log.warning("tool source %r failed to stop: %s", source.name, describe_exception(exc))
             cleanup_errors = await run_ctx.aclose()
             for exc in cleanup_errors:
                 log.warning("a tool cleanup failed: %s", exc)
-        yield Final(self._result(state, status, error))
+        result = self._result(state, status, error)
+        if obs is not None:
+            obs.run_end(result)
+        yield Final(result)
+
+    async def _acquire(self, source: ToolSource, acquired: list[ToolSource]) -> None:
+        try:
+            await source.acquire()
+        except Exception as exc:  # noqa: BLE001 - a source that cannot start ends the run with a clear error
+            raise _StopRun("error", ToolSourceError(f"tool source {source.name!r} could not start: {exc}")) from exc
+        acquired.append(source)
+
+    async def _list_tools(self, state: _RunState, sources: list[ToolSource]) -> None:
+        """The run's tools: the agent's own plus what each source lists now (once per run, again on a change)."""
+        listed: list[Tool] = list(self.toolset)
+        for source in sources:
+            try:
+                listed.extend(await source.list_tools())
+            except Exception as exc:  # noqa: BLE001
+                raise _StopRun(
+                    "error", ToolSourceError(f"tool source {source.name!r} could not list its tools: {exc}")
+                ) from exc
+        try:
+            state.toolset = Toolset(listed)
+        except AgentkitError as exc:
+            raise _StopRun("error", exc) from exc
+        state.tool_specs = self._specs(state.toolset)
+
+    def _specs(self, toolset: Toolset) -> list[dict[str, Any]]:
+        specs = toolset.specs()
+        return specs + [self.output.tool_spec()] if self.output is not None else specs
+
+    def _take_text_answer(self, state: _RunState, message: AssistantMessage) -> bool:
+        """A plain answer under `output_type`: accepted if it validates, else the errors go back to the model."""
+        assert self.output is not None
+        ok, value = self.output.from_text(message.content)
+        if ok:
+            state.answered, state.output = True, value
+            return True
+        state.output_failures += 1
+        state.output_error = value
+        state.messages.append(UserMessage(content=value))
+        return False
 
     async def _one_turn(
         self, state: _RunState, run_ctx: RunContext, deadline: float | None
@@ -179,7 +304,7 @@ class Agent:
         budget = RetryBudget(self.retry, deadline=deadline)
         request = ChatRequest(
             messages=list(state.messages),
-            tools=self._tool_specs,
+            tools=state.tool_specs,
             thinking=self.thinking,
             max_tokens=self.max_tokens,
             temperature=self.temperature,
@@ -187,6 +312,7 @@ class Agent:
             retry=budget,
         )
         restreams = 0
+        token = state.obs.model_start(state.turns) if state.obs is not None else None
         try:
             while True:
                 assembler = ResponseAssembler()
@@ -218,8 +344,14 @@ class Agent:
                 else:
                     if budget.attempts == before:
                         budget.start_attempt()
+        except _StopRun as stop:
+            if state.obs is not None:
+                state.obs.model_end(token, state.turns, assembler.usage, None, stop.error or TimeoutError("deadline"))
+            raise
         finally:
             state.attempts += max(budget.attempts, 1)
+        if state.obs is not None:
+            state.obs.model_end(token, state.turns, assembler.usage, assembler.finish_reason, None)
         message = assembler.message(call_id_prefix=f"call_{state.turns}")
         if assembler.usage is not None:
             state.usage = state.usage + assembler.usage
@@ -263,13 +395,21 @@ class Agent:
         self, state: _RunState, calls: list[ToolCall], run_ctx: RunContext, deadline: float | None
     ) -> AsyncIterator[Event]:
         """Run every call of one response concurrently; emit results as they finish; append them in call order."""
+        refused: dict[int, ToolOutput] = {}
+        if self._needs_approval(state.toolset, calls):
+            refused, state.pending = await decide(calls, state.toolset, state.approvals, self.approve)
+            if state.pending:
+                raise _StopRun("pending_approval")
         ctx = contextvars.copy_context()
         ctx.run(set_current_run, run_ctx)
         tasks = {
-            asyncio.get_running_loop().create_task(self._call_tool(call), context=ctx.copy()): i
+            asyncio.get_running_loop().create_task(self._call_tool(state, call), context=ctx.copy()): i
             for i, call in enumerate(calls)
+            if i not in refused
         }
-        outputs: dict[int, tuple[ToolOutput, float]] = {}
+        outputs: dict[int, tuple[ToolOutput, float]] = {i: (out, 0.0) for i, out in refused.items()}
+        for i, out in refused.items():
+            yield ToolResult(calls[i], out.content, out.is_error, 0.0)
         pending = set(tasks)
         try:
             while pending:
@@ -302,14 +442,41 @@ class Agent:
                     )
                 )
 
-    async def _call_tool(self, call: ToolCall) -> tuple[ToolOutput, float]:
+    @staticmethod
+    def _needs_approval(toolset: Toolset, calls: list[ToolCall]) -> bool:
+        for call in calls:
+            found = toolset.get(call.name)
+            if found is not None and found.requires_approval:
+                return True
+        return False
+
+    async def _call_tool(self, state: _RunState, call: ToolCall) -> tuple[ToolOutput, float]:
+        if state.obs is None:
+            return await self._call_tool_plain(state, call)
+        found = state.toolset.get(call.name)
+        secret = found.secret_args if found is not None else frozenset()
+        with state.obs.tool_call(call.name, call.id, call.arguments, secret) as outcome:
+            out, took = await self._call_tool_plain(state, call)
+            outcome["is_error"] = out.is_error
+        return out, took
+
+    async def _call_tool_plain(self, state: _RunState, call: ToolCall) -> tuple[ToolOutput, float]:
         start = time.monotonic()
+        toolset = state.toolset
+        if self.output is not None and call.name == self.output.tool_name:
+            ok, value = self.output.from_arguments(call.arguments)
+            if ok:
+                state.answered, state.output = True, value
+                return ToolOutput("Final answer accepted."), time.monotonic() - start
+            state.output_failures += 1
+            state.output_error = value
+            return ToolOutput(value, True), time.monotonic() - start
         try:
             if self.tool_timeout is None:
-                out = await self.toolset.call(call.name, call.arguments)
+                out = await toolset.call(call.name, call.arguments)
             else:
                 async with asyncio.timeout(self.tool_timeout):
-                    out = await self.toolset.call(call.name, call.arguments)
+                    out = await toolset.call(call.name, call.arguments)
         except TimeoutError:
             out = ToolOutput(
                 f"Tool '{call.name}' timed out after {self.tool_timeout:g} s and was stopped.", True
@@ -319,11 +486,14 @@ class Agent:
         return out, time.monotonic() - start
 
     def _result(self, state: _RunState, status: RunStatus, error: BaseException | None = None) -> RunResult:
-        output = None
-        for m in reversed(state.messages):
-            if isinstance(m, AssistantMessage):
-                output = m.content
-                break
+        output: Any = None
+        if self.output is not None:
+            output = state.output
+        else:
+            for m in reversed(state.messages[state.first_new :]):
+                if isinstance(m, AssistantMessage):
+                    output = m.content
+                    break
         return RunResult(
             status=status,
             output=output,
@@ -337,6 +507,7 @@ class Agent:
             wall_time=time.monotonic() - state.started,
             error=str(error) if error is not None else None,
             error_type=type(error).__name__ if error is not None else None,
+            pending=list(state.pending),
         )
 
 

@@ -191,6 +191,8 @@ class Tool:
         timeout: float | None = DEFAULT_TOOL_TIMEOUT,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         args_model: type[BaseModel] | None = None,
+        secret_args: Iterable[str] = (),
+        requires_approval: bool = False,
     ) -> None:
         if not name or not all(c.isalnum() or c in "_-" for c in name) or len(name) > 64:
             raise ToolDefinitionError(
@@ -205,6 +207,8 @@ class Tool:
         self.timeout = timeout
         self.max_output_chars = max_output_chars
         self._args_model = args_model
+        self.secret_args = frozenset(secret_args) | _secret_fields(args_model)  # never in traces or logs
+        self.requires_approval = requires_approval
         self._validator = _validator_for(name, parameters)
         self._is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
@@ -218,10 +222,12 @@ class Tool:
         *,
         timeout: float | None = DEFAULT_TOOL_TIMEOUT,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+        **options: Any,
     ) -> Tool:
-        """A tool whose arguments are validated against `schema` (JSON Schema) and passed as `fn(**arguments)`."""
+        """A tool whose arguments are validated against `schema` (JSON Schema) and passed as `fn(**arguments)`;
+        `options`: `secret_args`, `requires_approval`."""
         schema = {"type": "object", "properties": {}, **schema}
-        return cls(name, description, schema, fn, timeout=timeout, max_output_chars=max_output_chars)
+        return cls(name, description, schema, fn, timeout=timeout, max_output_chars=max_output_chars, **options)
 
     def spec(self) -> dict[str, Any]:
         """The OpenAI-compatible function-tool definition."""
@@ -438,8 +444,13 @@ def tool(
     description: str | None = None,
     timeout: float | None = DEFAULT_TOOL_TIMEOUT,
     max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+    secret_args: Iterable[str] = (),
+    requires_approval: bool = False,
 ) -> Any:
     """Turn a typed function (sync or async) into a `Tool`.
+
+    `secret_args` (and parameters typed `SecretStr`) never show in traces or run logs; `requires_approval=True`
+    makes the agent ask before each call (see `Agent(approve=...)`).
 
     The schema comes from the type hints (str, int, float, bool, Optional, Literal, Enum, list, dict, pydantic models,
     defaults, `Annotated[..., Field(...)]`); the description is the docstring's first paragraph and parameter docs come
@@ -458,9 +469,17 @@ def tool(
             timeout=timeout,
             max_output_chars=max_output_chars,
             args_model=args_model,
+            secret_args=secret_args,
+            requires_approval=requires_approval,
         )
 
     return build(fn) if fn is not None else build
+
+
+def _secret_fields(model: type[BaseModel] | None) -> frozenset[str]:
+    if model is None:
+        return frozenset()
+    return frozenset(k for k, f in model.model_fields.items() if "Secret" in str(f.annotation))
 
 
 def _args_model_for(f: Callable[..., Any], param_docs: dict[str, str]) -> type[BaseModel]:

@@ -5,6 +5,9 @@ One episode = 10 tool-use steps then an answer (11 model requests, 10 tool calls
 wall time minus that server time, divided by the model requests. All three frameworks talk to the same server, in the
 same process, in this run. agentkit is measured streaming (its default) and non-streaming (what the peers' `run` uses).
 
+A second table measures an MCP tool call (a stdio server built with the official SDK) against a local function
+tool in the same runs: each episode alternates the two, and each call's time is the loop's own measure of it.
+
     python benchmarks/bench_loop.py            # 30 episodes per framework
     python benchmarks/bench_loop.py --quick    # 8 episodes
 """
@@ -16,6 +19,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agentkit import Agent, tool
+from agentkit import Agent, ToolResult, tool
 from agentkit.backends.remote import RemoteBackend
 from agentkit.testing.scripted_server import Reply, ScriptedServer
 
@@ -137,6 +141,38 @@ async def measure(name: str, make: Callable[[str], Awaitable[Callable[[], Awaita
     }
 
 
+def mixed_script(body: dict[str, Any]) -> Reply:
+    """Alternate the local `step` and the MCP `mcp_step` for 10 calls, then answer."""
+    messages = body["messages"]
+    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    done = sum(1 for m in messages[last_user:] if m["role"] == "tool")
+    if done < STEPS:
+        return Reply(tool_calls=[("step" if done % 2 == 0 else "mcp_step", json.dumps({"n": done}))])
+    return Reply(content=f"finished {done} steps")
+
+
+async def measure_mcp(episodes: int) -> dict[str, Any]:
+    """Per-call time of a local function tool and of an MCP tool (stdio), in the same runs."""
+    try:
+        from agentkit.mcp import MCPServerStdio
+    except ImportError as exc:
+        return {"missing": f"not installed ({exc.name}); pip install -e '.[mcp]'"}
+    server = MCPServerStdio(sys.executable, [os.path.join(os.path.dirname(__file__), "mcp_step_server.py")])
+    times: dict[str, list[float]] = {"step": [], "mcp_step": []}
+    with ScriptedServer(mixed_script) as srv:
+        agent = Agent(RemoteBackend("vllm", "bench", base_url=srv.base_url), [step, server], max_turns=STEPS + 2)
+        async with server:  # one server process for all episodes, as an application would keep it
+            for i in range(episodes + 1):
+                async for event in agent.stream("run the episode"):
+                    if isinstance(event, ToolResult) and i > 0:  # episode 0 warms up
+                        assert not event.is_error, event.content
+                        times[event.call.name].append(event.duration)
+    local = statistics.mean(times["step"]) * 1000
+    remote = statistics.mean(times["mcp_step"]) * 1000
+    return {"local_ms": local, "mcp_ms": remote, "overhead_ms": remote - local, "calls": len(times["mcp_step"]),
+            "mcp_p50_ms": statistics.median(times["mcp_step"]) * 1000}  # fmt: skip
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a run under a minute")
@@ -166,6 +202,18 @@ async def main() -> None:
         table.add_row(r["name"], f"{r['ms_per_step']:.3f}", f"{r['ms_per_step'] / base['ms_per_step']:.2f}x",
                       f"{r['steps_per_s']:.0f}", f"{r['server_ms_per_step']:.3f}", f"{r['p50_episode_ms']:.1f}")  # fmt: skip
     Console().print(table)
+    mcp_row = await measure_mcp(episodes)
+    mtable = Table(title=f"MCP tool call vs local function tool, same runs ({episodes} episodes, stdio server)")
+    for col in ("tool", "ms/call (mean)", "vs local", "calls"):
+        mtable.add_column(col, justify="right" if col != "tool" else "left")
+    if "missing" in mcp_row:
+        mtable.add_row("MCP (stdio)", mcp_row["missing"], "", "")
+    else:
+        n = mcp_row["calls"]
+        mtable.add_row("local @tool", f"{mcp_row['local_ms']:.3f}", "1.00x", str(n))
+        mtable.add_row("MCP (stdio)", f"{mcp_row['mcp_ms']:.3f}", f"{mcp_row['mcp_ms'] / mcp_row['local_ms']:.1f}x", str(n))
+        mtable.add_row("MCP overhead per call", f"{mcp_row['overhead_ms']:.3f}", "", "")
+    Console().print(mtable)
 
     def ms(name: str) -> float | None:
         r = next((r for r in rows if r["name"] == name and "missing" not in r), None)
@@ -181,6 +229,8 @@ async def main() -> None:
                 "steps_per_s": round(base["steps_per_s"], 1),
                 "episodes": episodes,
                 "steps_per_episode": STEPS + 1,
+                "mcp_overhead_ms_per_call": round(mcp_row["overhead_ms"], 4) if "overhead_ms" in mcp_row else None,
+                "local_tool_ms_per_call": round(mcp_row["local_ms"], 4) if "local_ms" in mcp_row else None,
             }
         )
     )

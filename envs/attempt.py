@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from agentkit import errors as E
+from agentkit import tracing
 from agentkit.backend import ChatRequest
 from agentkit.envs.results import AttemptRecord, EvalError, compress_transcript
 from agentkit.envs.runtime import PYTHON_IMPL, Episode, SandboxPython
@@ -152,7 +153,21 @@ async def run_attempt(
     record: TaskRecord, attempt: int, factory: AgentFactory, sandbox_pool: Any = None, *, k: int = 1,
     config: dict[str, Any] | None = None,
 ) -> AttemptRecord:  # fmt: skip
-    """One attempt; never raises (cancellation aside): a crash becomes an `error` record."""
+    """One attempt; never raises (cancellation aside): a crash becomes an `error` record. With tracing on, an
+    `eval_attempt` span holds the agent run's spans."""
+    t = record.task
+    with tracing.span(f"eval_attempt {t.task_id}", **{"agentkit.eval.task_id": t.task_id, "agentkit.eval.attempt": attempt,
+                                                      "agentkit.eval.family": t.family}) as span:  # fmt: skip
+        out = await _run_attempt(record, attempt, factory, sandbox_pool, k=k, config=config)
+        if span is not None:
+            span.set_attributes({"agentkit.eval.status": out.status, "agentkit.eval.passed": out.passed})
+        return out
+
+
+async def _run_attempt(
+    record: TaskRecord, attempt: int, factory: AgentFactory, sandbox_pool: Any, *, k: int,
+    config: dict[str, Any] | None,
+) -> AttemptRecord:  # fmt: skip
     t = record.task
     base = AttemptRecord(t.task_id, attempt, t.family, t.difficulty, passed=False, status="error", k=k,
                          config=dict(config or {}))  # fmt: skip
