@@ -1,0 +1,120 @@
+"""`agentkit envs synthesize | package | export-harbor | difficulty`: environment packages from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from agentkit.envs.cli_args import UsageError, int_at_least, one_line_errors
+
+
+def add_commands(sub: Any) -> None:
+    from agentkit.backends.options import add_backend_arguments
+
+    s = one_line_errors(sub.add_parser(
+        "synthesize", help="an agent builds verified environment packages from task categories",
+        description="Per category, an agent builds data, tools, tasks, solutions and verifiers in a sandbox, repairs "
+                    "them until the gates keep them and raises the difficulty. Re-running resumes (finished "
+                    "categories are skipped). Exit codes: 0 done, 1 a category failed, 2 bad usage, 130 interrupted.",
+    ))  # fmt: skip
+    s.add_argument("--category", action="append", default=[], help="a task category, e.g. 'trip planning' (repeatable)")
+    s.add_argument("--categories", help="a file with one category per line")
+    s.add_argument("--starter", type=int_at_least(1), default=None, help="the first N of the built-in starter list")
+    add_backend_arguments(s)
+    s.add_argument("--n", type=int_at_least(1), default=3, help="tasks to keep per category (default 3)")
+    s.add_argument("--out", required=True, help="output folder (packages/, records/, logs/, done/, tasks.jsonl)")
+    s.add_argument("--concurrency", type=int_at_least(1), default=2, help="categories in flight")
+    s.add_argument("--max-turns", type=int_at_least(1), default=60)
+    s.set_defaults(func=cmd_synthesize)
+
+    c = one_line_errors(sub.add_parser("package", help="gate package folders and write their kept tasks as JSONL"))
+    c.add_argument("folders", nargs="+")
+    c.add_argument("--out", help="JSONL of the kept tasks")
+    c.add_argument("--timeout", type=float, default=20.0, help="seconds per execution in the sandbox")
+    c.set_defaults(func=cmd_package)
+
+
+def categories_of(args: argparse.Namespace) -> list[str]:
+    from agentkit.envs.packages.categories import STARTER_CATEGORIES
+
+    cats = list(args.category)
+    if args.categories:
+        try:
+            text = Path(args.categories).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --categories {args.categories}: {exc.strerror}") from None
+        cats += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if args.starter:
+        cats += STARTER_CATEGORIES[: args.starter]
+    if not cats:
+        raise UsageError("give --category, --categories FILE or --starter N")
+    return list(dict.fromkeys(cats))
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agentkit.backends.options import backend_from_args
+    from agentkit.envs.packages.synthesizer import SynthConfig, synthesize
+
+    cats = categories_of(args)
+    console = Console(stderr=True)
+    cfg = SynthConfig(n_tasks=args.n, max_turns=args.max_turns, thinking=True if args.thinking is None else args.thinking)
+
+    async def main() -> list[Any]:
+        backend = backend_from_args(args)
+        with Progress(TextColumn("[bold]synthesize"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:  # fmt: skip
+            task = bar.add_task("synthesize", total=len(cats))
+
+            def progress(res: Any, resumed: bool) -> None:
+                how = "resumed" if resumed else f"{res.seconds:.0f} s"
+                why = ", ".join(f"{k} {v}" for k, v in sorted(res.dropped.items())) or "none"
+                bar.console.print(f"{res.category}: {res.status}, kept {res.kept}, dropped: {why} ({how})"
+                                  + (f" - {res.error}" if res.error else ""))  # fmt: skip
+                bar.advance(task)
+
+            try:
+                return await synthesize(backend, cats, args.out, config=cfg, concurrency=args.concurrency,
+                                        progress=progress)  # fmt: skip
+            finally:
+                close = getattr(backend, "aclose", None)
+                if close is not None:
+                    await close()
+
+    results = asyncio.run(main())
+    kept = sum(r.kept for r in results)
+    cost = sum(r.cost for r in results)
+    tokens = sum(r.prompt_tokens + r.completion_tokens for r in results)
+    per = f", ${cost / kept:.4f} per kept task" if kept else ""
+    print(f"{kept} task(s) kept from {len(results)} categor{'y' if len(results) == 1 else 'ies'} -> "
+          f"{Path(args.out) / 'tasks.jsonl'}; {tokens} tokens, ${cost:.4f}{per}")  # fmt: skip
+    return 0 if all(r.status == "done" for r in results) else 1
+
+
+def cmd_package(args: argparse.Namespace) -> int:
+    from agentkit.envs.errors import SpecError
+    from agentkit.envs.packages import GateConfig, Package, check_packages
+    from agentkit.envs.spec import write_jsonl
+
+    pkgs = []
+    for folder in args.folders:
+        try:
+            pkgs.append(Package.load(folder))
+        except SpecError as exc:
+            print(f"{folder}: load: {exc}", file=sys.stderr)
+            return 1
+    reports = asyncio.run(check_packages(pkgs, config=GateConfig(exec_timeout=args.timeout)))
+    kept = []
+    for rep in reports:
+        for o in rep.outcomes:
+            print(f"{rep.package}/{o.task_id}: " + ("kept" if o.kept else f"discarded ({o.reason}): {o.detail}"))
+        kept += rep.kept
+    if args.out:
+        write_jsonl(args.out, kept)
+    print(f"{len(kept)} of {sum(len(r.outcomes) for r in reports)} task(s) kept" + (f" -> {args.out}" if args.out else ""))
+    return 0 if all(o.kept for r in reports for o in r.outcomes) else 1
