@@ -36,6 +36,23 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--timeout", type=float, default=20.0, help="seconds per execution in the sandbox")
     c.set_defaults(func=cmd_package)
 
+    h = one_line_errors(sub.add_parser("export-harbor", help="write package tasks as Harbor task folders"))
+    h.add_argument("path", help="task set (JSONL)")
+    h.add_argument("--out", required=True, help="folder to write one task folder per task into")
+    h.set_defaults(func=cmd_export_harbor)
+
+    d = one_line_errors(sub.add_parser(
+        "difficulty", help="measure each task's pass rate with a solver; keep those in a band",
+        description="k attempts per task through the eval harness; a task is kept when its pass rate lies in --band "
+                    "(default '0,1': solved at least once, not always); the rate is recorded as its difficulty."))  # fmt: skip
+    d.add_argument("path", help="task set (JSONL)")
+    add_backend_arguments(d)
+    d.add_argument("--k", type=int_at_least(1), default=8)
+    d.add_argument("--band", default="0,1", help="pass-rate band: '0,1' exclusive, '[0.1,0.9]' inclusive")
+    d.add_argument("--concurrency", type=int_at_least(1), default=4)
+    d.add_argument("--out", required=True, help="JSONL of the kept tasks, with pass_rate and difficulty")
+    d.set_defaults(func=cmd_difficulty)
+
 
 def categories_of(args: argparse.Namespace) -> list[str]:
     from agentkit.envs.packages.categories import STARTER_CATEGORIES
@@ -118,3 +135,62 @@ def cmd_package(args: argparse.Namespace) -> int:
         write_jsonl(args.out, kept)
     print(f"{len(kept)} of {sum(len(r.outcomes) for r in reports)} task(s) kept" + (f" -> {args.out}" if args.out else ""))
     return 0 if all(o.kept for r in reports for o in r.outcomes) else 1
+
+
+def cmd_export_harbor(args: argparse.Namespace) -> int:
+    from agentkit.envs.errors import SpecError
+    from agentkit.envs.packages.harbor import export_task
+    from agentkit.envs.spec import LineError, iter_jsonl
+
+    n = bad = 0
+    for no, item in iter_jsonl(args.path):
+        if isinstance(item, LineError):
+            print(f"{args.path}: {item}", file=sys.stderr)
+            bad += 1
+            continue
+        try:
+            export_task(item, args.out)
+            n += 1
+        except SpecError as exc:
+            print(f"line {no}: {exc}", file=sys.stderr)
+            bad += 1
+    print(f"{n} Harbor task folder(s) -> {args.out}")
+    return 1 if bad else 0
+
+
+def cmd_difficulty(args: argparse.Namespace) -> int:
+    from agentkit.backends.options import backend_from_args
+    from agentkit.envs.eval import default_agent_factory, load_tasks, needs_python
+    from agentkit.envs.packages.difficulty import Band, measure
+    from agentkit.envs.spec import write_jsonl
+
+    try:
+        band = Band.parse(args.band)
+    except ValueError as exc:
+        raise UsageError(f"--band: {exc}") from None
+    tasks = load_tasks(args.path)
+
+    async def main() -> tuple[list[Any], dict[str, float]]:
+        backend = backend_from_args(args)
+        pool = None
+        if any(needs_python(t) for t in tasks):
+            from agentkit.sandbox import SandboxPool
+
+            pool = SandboxPool(size=min(args.concurrency, 4))
+            await pool.start(wait=False)
+        try:
+            return await measure(tasks, default_agent_factory(backend, thinking=args.thinking), k=args.k, band=band,
+                                 concurrency=args.concurrency, sandbox_pool=pool,
+                                 solver=f"{args.provider}:{getattr(backend, 'model', '')}")  # fmt: skip
+        finally:
+            if pool is not None:
+                await pool.close()
+
+    kept, rates = asyncio.run(main())
+    write_jsonl(args.out, kept)
+    for t in tasks:
+        rate = rates.get(t.task.task_id)
+        print(f"{t.task.task_id}: " + ("no valid attempt" if rate is None else f"pass rate {rate:.2f}")
+              + (" kept" if t in kept else ""))  # fmt: skip
+    print(f"{len(kept)} of {len(tasks)} task(s) in the band {args.band} -> {args.out}")
+    return 0
