@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: all install docker sandbox-image test test-fast lint-imports demo bench lint clean
+.PHONY: all install docker sandbox-image test test-fast lint-imports demo demo-synthesis bench lint clean
 
 all: test
 
@@ -40,6 +40,10 @@ test-fast: install
 
 demo: install sandbox-image
 	$(VENV)/bin/agentkit demo
+
+# Environment synthesis with a scripted model, offline (docs/synthesis.md); prints how to run it with DeepSeek.
+demo-synthesis: install sandbox-image
+	$(PY) examples/synthesis_demo.py
 
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done

@@ -26,7 +26,7 @@ from agentkit import errors as E
 from agentkit import tracing
 from agentkit.backend import ChatRequest
 from agentkit.envs.results import AttemptRecord, EvalError, compress_transcript
-from agentkit.envs.runtime import PYTHON_IMPL, Episode, SandboxPython
+from agentkit.envs.runtime import PACKAGE_IMPL, PYTHON_IMPL, Episode, SandboxPython
 from agentkit.envs.spec import TaskRecord
 from agentkit.loop import Agent
 from agentkit.messages import AssistantMessage, UserMessage
@@ -67,7 +67,8 @@ def is_infra_error(exc: BaseException | str | None) -> bool:
 
 
 def needs_python(record: TaskRecord) -> bool:
-    return any(t.impl == PYTHON_IMPL for t in record.environment.tools)
+    """True when an attempt needs a sandbox: the python tool, or an environment package's tools and verifier."""
+    return any(t.impl in (PYTHON_IMPL, PACKAGE_IMPL) for t in record.environment.tools)
 
 
 def agent_defaults(backend: Any) -> dict[str, Any]:
@@ -180,11 +181,11 @@ async def _run_attempt(
                 raise EvalError("this task needs the Python sandbox, but no sandbox pool is available (is Docker running?)")
             sandbox = await sandbox_pool.acquire()
             python = SandboxPython(sandbox)
-        episode = Episode(record, python=python)
+        episode = Episode(record, python=python, sandbox=sandbox)
         made = factory(episode)
         agent = await made if inspect.isawaitable(made) else made
         result = await agent.run(t.instruction)
-        verdict = episode.score(result.output)
+        verdict = await episode.ascore(result.output)
         u = result.usage
         status = result.status
         if status == "completed" and result.messages and _empty(result.messages[-1]):
@@ -202,7 +203,7 @@ async def _run_attempt(
         base.prompt_tokens, base.completion_tokens = u.prompt_tokens, u.completion_tokens
         base.reasoning_tokens, base.cache_hit_tokens = u.reasoning_tokens, u.cache_hit_tokens
         base.cost, base.output = result.cost, result.output
-        base.diff = episode.ws.diff()
+        base.diff = episode.diff()
         base.transcript_z = compress_transcript(result.messages)
     except asyncio.CancelledError:
         raise

@@ -80,6 +80,9 @@ def register(subparsers: Any) -> None:
     fl.set_defaults(func=cmd_families)
     for parser in (g, c, s, t, fl):
         one_line_errors(parser)
+    from agentkit.envs.packages.cli import add_commands  # synthesize, package, export-harbor, difficulty
+
+    add_commands(sub)
 
 
 def _progress(console: Console) -> Progress:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentkit.envs.errors import SpecError, ToolCallError
+from agentkit.envs.fts import FTSSearch  # noqa: E402,F401 - its home before it moved; imported from here
 from agentkit.envs.spec import (
     Call,
     Diff,
@@ -33,6 +34,8 @@ from agentkit.envs.spec import (
     empty_diff,
 )
 
+PACKAGE_IMPL = "package.tool"
+"""An environment package's tool: the call goes into the episode's sandbox session (`agentkit.envs.packages`)."""
 PYTHON_IMPL = "kit.python"
 """The one implementation that needs a code runner; the runtime hands the code to the episode's `PythonRunner`."""
 
@@ -230,60 +233,6 @@ class BM25Search:
                 scored.append((doc_id, round(s, 6)))
         scored.sort(key=lambda x: (-x[1], x[0]))
         return scored[:k]
-
-
-@dataclass(frozen=True)
-class _CorpusDoc:
-    """One corpus document as a `agentkit.search` DocumentSource (the key is the document id)."""
-
-    doc_id: str
-    title: str
-    text: str
-
-    @property
-    def key(self) -> str:
-        return self.doc_id
-
-    @property
-    def config(self) -> str:
-        return "agentkit.envs-corpus-v1"
-
-    def stamp(self) -> tuple[int, int] | None:
-        return None
-
-    def content(self) -> bytes:
-        return f"{self.title}\n{self.text}".encode()
-
-    def chunks(self, content: bytes) -> list[Any]:
-        from agentkit.search import Chunk
-
-        return [Chunk(title=self.title, text=self.text, line=1)]
-
-
-class FTSSearch:
-    """`SearchBackend` over `agentkit.search.SearchIndex` (SQLite FTS5, BM25): the task's corpus is indexed into
-    `path` (a temporary file by default) under the root "envs". Imported lazily; needs SQLite with FTS5."""
-
-    def __init__(self, corpus: list[dict[str, str]], path: str | None = None) -> None:
-        import tempfile
-
-        from agentkit.search import SearchIndex
-
-        if path is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="agentkit.envs-fts-")
-            path = f"{self._tmp.name}/corpus.sqlite"
-        self.index = SearchIndex(path)
-        self.index.add_documents("envs", [_CorpusDoc(d["id"], d.get("title", ""), d.get("text", "")) for d in corpus],
-                                 progress=False)
-
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        seen: dict[str, float] = {}
-        for hit in self.index.search_sync(query, k):
-            seen.setdefault(hit.source, hit.score)
-        return list(seen.items())[:k]
-
-    def close(self) -> None:
-        self.index.close()
 
 
 class PythonRunner(Protocol):
@@ -509,6 +458,9 @@ class Episode:
     python: PythonRunner | None = None
     search: SearchBackend | None = None
     log: list[CallLog] = field(default_factory=list)
+    sandbox: Any = None
+    """An environment package's task (`impl="package.tool"`) runs in this `agentkit.sandbox.Sandbox`: its tools,
+    data and verifier live in a session there (`agentkit.envs.packages.box.PackageSession`)."""
 
     def __post_init__(self) -> None:
         env = self.record.environment
@@ -516,6 +468,11 @@ class Episode:
         self.ws = Workspace(self.env.state)
         if self.search is None and env.corpus:
             self.search = BM25Search(env.corpus)
+        self.package: Any = None
+        if any(t.impl == PACKAGE_IMPL for t in env.tools):
+            from agentkit.envs.packages.session import session_for
+
+            self.package = session_for(self.record, self.sandbox)
 
     def _parse(self, name: str, arguments: str | dict[str, Any] | None) -> Any:
         """The arguments as an object, or an error result for malformed JSON."""
@@ -534,6 +491,8 @@ class Episode:
         spec = self.env.tool(name)
         if isinstance(args, ToolResult):
             res = args
+        elif self.package is not None:
+            res = await self.package.tool_result(name, args, spec)
         elif spec is not None and spec.impl == PYTHON_IMPL and isinstance(args, dict):
             res = await self._run_python(spec, args)
         else:
@@ -545,8 +504,8 @@ class Episode:
         """Synchronous `acall` for scripts and tests; the python tool needs `acall` (its runner is async)."""
         args = self._parse(name, arguments)
         spec = self.env.tool(name)
-        if spec is not None and spec.impl == PYTHON_IMPL:
-            raise RuntimeError("the python tool is asynchronous: use `await episode.acall(...)`")
+        if (spec is not None and spec.impl == PYTHON_IMPL) or self.package is not None:
+            raise RuntimeError("this tool runs in a sandbox: use `await episode.acall(...)`")
         res = args if isinstance(args, ToolResult) else call_tool(self.env, self.ws, name, args, search=self.search)
         self._log(res)
         return res
@@ -592,3 +551,11 @@ class Episode:
 
     def score(self, answer: str | None) -> Verdict:
         return score(self.record, self.ws, answer)
+
+    async def ascore(self, answer: str | None) -> Verdict:
+        """`score`, also for a package's task, whose verifier runs in the episode's sandbox."""
+        return await self.package.score(answer) if self.package is not None else self.score(answer)
+
+    def diff(self) -> Diff:
+        """What the episode changed (for a package's task: known once `ascore` ran)."""
+        return self.package.diff() if self.package is not None else self.ws.diff()

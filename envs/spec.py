@@ -364,10 +364,15 @@ class Verifier:
     predicates: list[Predicate] = field(default_factory=list)
     answer: AnswerCheck | None = None
     tolerance: float = 0.005
+    program: str | None = None
+    """An environment package's `verify.py` (model-written code): it runs only in the episode's sandbox session
+    (`Episode.ascore`), never here."""
 
     def check(
         self, diff: Diff, answer: str | None, lookup: Callable[[str, str], dict[str, Any] | None]
     ) -> Verdict:
+        if self.program is not None:
+            return Verdict(False, ["this task's verifier is a program: score it in its sandbox (Episode.ascore)"])
         failures = self.diff_failures(diff)
         failures += [f for p in self.predicates if (f := p.check(lookup))]
         if self.answer is not None and (f := self.answer.check(answer)):
@@ -409,12 +414,15 @@ class Verifier:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "expect": self.expect,
             "predicates": [p.to_dict() for p in self.predicates],
             "answer": self.answer.to_dict() if self.answer else None,
             "tolerance": self.tolerance,
         }
+        if self.program is not None:
+            out["program"] = self.program
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Verifier:
@@ -427,6 +435,7 @@ class Verifier:
             predicates=[Predicate.from_dict(p) for p in d.get("predicates", [])],
             answer=AnswerCheck.from_dict(ans) if ans else None,
             tolerance=float(d.get("tolerance", 0.005)),
+            program=d.get("program"),
         )
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from agentkit.envs.families import families
 from agentkit.envs.generator import capabilities
-from agentkit.envs.runtime import Workspace, call_tool
+from agentkit.envs.packages.format import is_package_record
+from agentkit.envs.runtime import ToolResult, Workspace, call_tool
 from agentkit.envs.spec import TaskRecord
 from agentkit.messages import (
     AssistantMessage,
@@ -54,9 +55,13 @@ def render(record: TaskRecord) -> list[Message]:
     messages: list[Message] = [SystemMessage(content=system_prompt(record)),
                                UserMessage(content=record.task.instruction)]
     writes: list[str] = []
+    recorded = record.meta.get("package", {}).get("results") if is_package_record(record) else None
     for i, call in enumerate(record.solution.calls):
         call_id = f"call_{i + 1}"
-        result = call_tool(env, ws, call.tool, call.arguments, search=search, python=python)
+        if recorded is not None:  # a package's tools are model-written: never run here, the gates recorded them
+            result = ToolResult(call.tool, call.arguments, recorded[i]["result"], bool(recorded[i]["error"]))
+        else:
+            result = call_tool(env, ws, call.tool, call.arguments, search=search, python=python)
         args = json.dumps(call.arguments, ensure_ascii=False)
         messages.append(AssistantMessage(content=None, reasoning_content=call.thought or None,
                                          tool_calls=[ToolCall(id=call_id, name=call.tool, arguments=args)]))
