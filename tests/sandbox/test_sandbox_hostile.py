@@ -125,7 +125,7 @@ async def test_writing_outside_the_tmpfs_fails(sb: Sandbox, path: str) -> None:
 async def test_the_root_file_system_is_mounted_read_only(sb: Sandbox) -> None:
     mounts = {
         line.split()[1]: line.split()[3].split(",")
-        for line in (await sb.get_file("/proc/mounts")).decode().splitlines()
+        for line in (await sb.run_shell("cat /proc/mounts")).stdout.splitlines()
     }
     assert "ro" in mounts["/"]
     assert "rw" in mounts["/work"] and "rw" in mounts["/tmp"] and "noexec" in mounts["/tmp"]

@@ -23,7 +23,6 @@ sibling modules hold the rest: `runner_wire` (constants, framing), `runner_procs
 ships every `runner*.py` next to this file; its tag hashes all of them (image.py).
 """
 
-import errno
 import os
 import signal
 import sys
@@ -33,6 +32,7 @@ import time
 # so that user code (run by a fork of this process) sees the sys.path it would see anywhere else.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
+from runner_files import op_get_file, op_put_file  # noqa: E402
 from runner_kernel import Kernel, op_python  # noqa: E402
 from runner_output import collect, exec_answer  # noqa: E402
 from runner_procs import (  # noqa: E402
@@ -83,53 +83,6 @@ def op_shell(req, command, kernel):
         kill_all(spare=[kernel.pid] if kernel.pid else [])
     code = wait_status(pid)
     return exec_answer(out, err, why, opts, started, exit_code=code)
-
-
-# -- files -----------------------------------------------------------------------------------------------------------
-
-
-def resolve(path):
-    return os.path.normpath(os.path.join(WORK, path))
-
-
-def op_put_file(req, channel):
-    path = resolve(req["path"])
-    size = req["size"]
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, req.get("mode", 0o644))
-    except OSError:
-        channel.read_payload_to(size, lambda _: None)
-        raise
-    failure = []
-
-    def sink(chunk):
-        if failure:
-            return
-        try:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
-        except OSError as exc:
-            failure.append(exc)
-
-    try:
-        channel.read_payload_to(size, sink)
-    finally:
-        os.close(fd)
-    if failure:
-        raise failure[0]
-    return {"ok": True, "path": path, "bytes": size}, b""
-
-
-def op_get_file(req):
-    path = resolve(req["path"])
-    size = os.stat(path).st_size
-    if size > req["max_bytes"]:
-        raise OSError(errno.EFBIG, f"{path} is {size} bytes, more than the {req['max_bytes']} bytes allowed")
-    with open(path, "rb") as f:
-        data = f.read(req["max_bytes"] + 1)
-    return {"ok": True, "path": path}, data
 
 
 # -- main loop -------------------------------------------------------------------------------------------------------

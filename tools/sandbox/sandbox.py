@@ -14,6 +14,7 @@ request) is dead: every later call raises `SandboxDied`, and its container is re
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
 import time
@@ -253,8 +254,10 @@ class Sandbox:
     async def put_file(self, path: str, data: bytes | str, *, mode: int = 0o644) -> str:
         """Write a file (relative paths are under /work); returns its absolute path in the sandbox."""
         payload = data.encode() if isinstance(data, str) else bytes(data)
+        if len(payload) > parse_size(self.limits.max_file):
+            raise OSError(errno.EFBIG, f"{len(payload)} bytes are more than max_file allows", path)
         answer, _ = await self._request(
-            {"op": "put_file", "path": path, "mode": mode},
+            {"op": "put_file", "path": path, "mode": mode, "max_bytes": parse_size(self.limits.max_file)},
             payload,
             wait=self.limits.timeout + self.limits.grace,
         )
