@@ -34,7 +34,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 from runner_files import op_get_file, op_put_file  # noqa: E402
 from runner_kernel import Kernel, op_python  # noqa: E402
-from runner_output import collect, exec_answer  # noqa: E402
+from runner_output import Capture, collect, exec_answer  # noqa: E402
 from runner_procs import (  # noqa: E402
     for_user_code,
     fork_clearing,
@@ -44,7 +44,7 @@ from runner_procs import (  # noqa: E402
     set_dumpable,
     wait_status,
 )
-from runner_wire import PROTOCOL, SPAWN_ENV, WORK, Channel  # noqa: E402
+from runner_wire import MAX_MESSAGE, PROTOCOL, SPAWN_ENV, WORK, Channel, close_fds_except  # noqa: E402
 
 sys.path.remove(_HERE)
 
@@ -57,7 +57,12 @@ def op_shell(req, command, kernel):
     started = time.monotonic()
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
-    pid = fork_clearing(spare=[kernel.pid] if kernel.pid else [])
+    try:
+        pid = _fork_for_shell(kernel)
+    except OSError:
+        for fd in (r_out, w_out, r_err, w_err):
+            os.close(fd)
+        return exec_answer(*_no_fork_answer(), opts, started, exit_code=126)
     if pid == 0:
         try:
             os.setsid()
@@ -65,7 +70,7 @@ def op_shell(req, command, kernel):
             os.dup2(null, 0)
             os.dup2(w_out, 1)
             os.dup2(w_err, 2)
-            os.closerange(3, 65536)
+            close_fds_except()
             for_user_code()
             for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
                 signal.signal(sig, signal.SIG_DFL)
@@ -79,10 +84,28 @@ def op_shell(req, command, kernel):
     out, err, why = collect(r_out, r_err, [pidfd], started + opts["timeout"], opts)
     os.close(pidfd)
     kill_group(pid)  # background jobs of the command end with it
-    if why != "done":
-        kill_all(spare=[kernel.pid] if kernel.pid else [])
+    kernel.settle()  # and so does everything else it started (setsid, double forks)
     code = wait_status(pid)
     return exec_answer(out, err, why, opts, started, exit_code=code)
+
+
+def _fork_for_shell(kernel):
+    """Fork past an exhausted pids limit: first kill what the code left running, then, if the kernel's own threads
+    hold the pids, the kernel too (its variables are lost, which the next Python call reports)."""
+    try:
+        return fork_clearing(spare=[kernel.pid] if kernel.pid else [])
+    except BlockingIOError:
+        if kernel.pid is None:
+            raise
+        kernel.stop()
+        kernel.lost = True
+        return fork_clearing(spare=())
+
+
+def _no_fork_answer():
+    out, err = Capture(1024), Capture(1024)
+    err.add(b"[the command could not start: the sandbox's process limit stays exhausted]\n")
+    return out, err, "done"
 
 
 # -- main loop -------------------------------------------------------------------------------------------------------
@@ -98,6 +121,7 @@ def main():
     os.chdir(WORK)
     kernel = Kernel()
     kernel.start(channel)
+    kernel.settle()
     channel.send({"id": 0, "ok": True, "op": "hello", "protocol": PROTOCOL, "python": sys.version.split()[0]})
     while True:
         try:
@@ -123,12 +147,12 @@ def main():
                     header, data = {"ok": False, "error": f"unknown op {op!r}", "errno": 0}, b""
         except OSError as exc:
             header, data = (
-                {"ok": False, "error": f"{type(exc).__name__}: {exc}", "errno": exc.errno or 0},
+                {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE], "errno": exc.errno or 0},
                 b"",
             )
         except Exception as exc:
             header, data = (
-                {"ok": False, "error": f"runner error: {type(exc).__name__}: {exc}", "errno": 0},
+                {"ok": False, "error": f"runner error: {type(exc).__name__}: {exc}"[:MAX_MESSAGE], "errno": 0},
                 b"",
             )
         header["id"] = req.get("id")

@@ -64,6 +64,22 @@ def _stat(pid):
     return fields[0], int(fields[3])
 
 
+def zombies_of(parent):
+    """Pids of exited children of `parent` that it has not reaped yet."""
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == b"Z" and int(fields[1]) == parent:
+            found.append(int(p))
+    return found
+
+
 def kill_group(pgid):
     """SIGKILL a process group and wait (briefly) until none of it is alive, so the next request starts clean."""
     for _ in range(200):
