@@ -60,7 +60,7 @@ async def docker_exec_latency(sb: Sandbox, n: int) -> list[float]:
     container = engine.client().containers.get(sb.container_id)
 
     async def once() -> None:
-        code, out = await engine.call(container.exec_run, ["python3", "-c", "print(1)"], user=LIMITS.user)
+        code, out = await engine.call(container.exec_run, ["python3", "-c", "print(1)"], user=str(sb.uid))
         assert code == 0 and out == b"1\n", (code, out)
 
     await timed(2, once)
@@ -68,11 +68,12 @@ async def docker_exec_latency(sb: Sandbox, n: int) -> list[float]:
 
 
 async def docker_run_latency(tag: str, n: int) -> list[float]:
-    host = engine.client().api.create_host_config(**LIMITS.host_config())  # the same limits as a sandbox
+    # The same limits as a sandbox, but the engine's json-file log: the output is read back with `docker logs`.
+    host = engine.client().api.create_host_config(**{**LIMITS.host_config(), "log_config": {"type": "json-file"}})
 
     def run_once() -> None:
         api = engine.client().api
-        cid = api.create_container(tag, ["python3", "-c", "print(1)"], user=LIMITS.user, host_config=host)[
+        cid = api.create_container(tag, ["python3", "-c", "print(1)"], user="65534:65534", host_config=host)[
             "Id"
         ]
         try:

@@ -34,7 +34,9 @@ for fd in map(int, os.listdir('/proc/self/fd')):
 async def test_a_forged_answer_is_not_taken_while_the_code_runs_on(dsb: Sandbox) -> None:
     body = 'json.dumps({"exit_code": 0, "cell": cell, "exc_type": None}).encode()'
     code = FORGE.replace("PAYLOAD", f"struct.pack('>I', len({body})) + {body}")
-    result = await dsb.run_python(code + "time.sleep(1)\nprint('ran on', sent > 0)\nraise ValueError('real end')")
+    result = await dsb.run_python(
+        code + "time.sleep(1)\nprint('ran on', sent > 0)\nraise ValueError('real end')"
+    )
     assert result.duration >= 1.0 and "ran on True" in result.stdout
     assert result.exc_type == "ValueError" and result.exit_code == 1 or result.state_reset, result
     assert (await dsb.run_python("print('next')")).stdout == "next\n"
@@ -76,7 +78,9 @@ async def test_user_code_holds_none_of_the_runners_descriptors(dsb: Sandbox) -> 
 async def test_nothing_the_code_started_outlives_the_call(
     dsb: Sandbox, dneighbour: Sandbox, assert_unaffected: Unaffected, process_names: ProcessNames
 ) -> None:
-    await dsb.run_shell("setsid -f sh -c 'while :; do :; done'; (sleep 1000 &) ; nohup sleep 999 >/dev/null 2>&1 &")
+    await dsb.run_shell(
+        "setsid -f sh -c 'while :; do :; done'; (sleep 1000 &) ; nohup sleep 999 >/dev/null 2>&1 &"
+    )
     assert await process_names(dsb) == ["python3", "python3"]
     await dsb.run_python(
         "import os, subprocess\n"

@@ -35,6 +35,7 @@ sys.path.insert(0, _HERE)
 from runner_files import op_get_file, op_put_file  # noqa: E402
 from runner_kernel import Kernel, op_python  # noqa: E402
 from runner_output import Capture, collect, exec_answer  # noqa: E402
+from runner_privs import drop_to_runner, seccomp_installed, uids  # noqa: E402
 from runner_procs import (  # noqa: E402
     for_user_code,
     fork_clearing,
@@ -112,6 +113,7 @@ def _no_fork_answer():
 
 
 def main():
+    drop_to_runner()  # uid R, four capabilities, oom_score_adj -1000, our seccomp filter (runner_privs)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # init with a handler could be signalled from inside
     set_dumpable(False)
     channel = Channel(os.dup(0), os.dup(1))
@@ -122,7 +124,17 @@ def main():
     kernel = Kernel()
     kernel.start(channel)
     kernel.settle()
-    channel.send({"id": 0, "ok": True, "op": "hello", "protocol": PROTOCOL, "python": sys.version.split()[0]})
+    channel.send(
+        {
+            "id": 0,
+            "ok": True,
+            "op": "hello",
+            "protocol": PROTOCOL,
+            "python": sys.version.split()[0],
+            "uids": uids,
+            "seccomp": seccomp_installed(),
+        }
+    )
     while True:
         try:
             req = channel.receive(idle=reap)
@@ -152,7 +164,11 @@ def main():
             )
         except Exception as exc:
             header, data = (
-                {"ok": False, "error": f"runner error: {type(exc).__name__}: {exc}"[:MAX_MESSAGE], "errno": 0},
+                {
+                    "ok": False,
+                    "error": f"runner error: {type(exc).__name__}: {exc}"[:MAX_MESSAGE],
+                    "errno": 0,
+                },
                 b"",
             )
         header["id"] = req.get("id")

@@ -83,8 +83,10 @@ def _open_file(parts, flags, create, mode=0o644):
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a special file"
-        raise OSError(errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
-                      f"{WORK}/{rel} is {kind}, not a regular file")
+        raise OSError(
+            errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
+            f"{WORK}/{rel} is {kind}, not a regular file",
+        )
     os.set_blocking(fd, True)
     return fd, f"{WORK}/{rel}", st
 

@@ -9,7 +9,6 @@ import builtins
 import json
 import linecache
 import os
-import selectors
 import signal
 import socket
 import struct
@@ -131,7 +130,9 @@ class Kernel:
         self.pidfd = None
         self.child_fd = -1
         self.cell = 0
-        self.lost = False  # killed outside op_python (to free pids for a shell command): report it on the next cell
+        self.lost = (
+            False  # killed outside op_python (to free pids for a shell command): report it on the next cell
+        )
 
     def alive(self):
         if self.pid is None:
@@ -146,7 +147,9 @@ class Kernel:
             try:
                 for fd in (0, 1, 2):
                     os.dup2(os.open(os.devnull, os.O_RDWR), fd)
-                close_fds_except(child.fileno())  # none of the runner's descriptors: only its own end of the socket
+                close_fds_except(
+                    child.fileno()
+                )  # none of the runner's descriptors: only its own end of the socket
                 os.setsid()
                 for_user_code()
                 kernel_main(child)
@@ -331,7 +334,9 @@ def _clean(answer):
     return out
 
 
-MALFORMED = "the Python process sent a malformed answer (its channel to the runner was tampered with) and was killed"
+MALFORMED = (
+    "the Python process sent a malformed answer (its channel to the runner was tampered with) and was killed"
+)
 ANSWER_WAIT = 0.5
 MAX_ANSWER = 64 * 1024
 RECVMSG = {"x86_64": b"47", "aarch64": b"212"}.get(os.uname().machine)

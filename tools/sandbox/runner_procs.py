@@ -9,6 +9,8 @@ import os
 import signal
 import time
 
+from runner_privs import become_user
+
 statuses: dict[int, int] = {}  # pid -> wait status of children reaped by reap()
 
 
@@ -141,12 +143,8 @@ def set_dumpable(flag):
 
 
 def for_user_code():
-    """In a child about to run user code: be the OOM killer's first choice, and default signal handling."""
+    """In a child about to run user code: the code's uid without capabilities, the OOM killer's first choice for good
+    (runner_privs), and default signal handling."""
+    become_user()
     set_dumpable(True)  # our /proc/self files belong to us again (the runner itself is non-dumpable)
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
-    except OSError:
-        pass
     signal.signal(signal.SIGINT, signal.default_int_handler)
-

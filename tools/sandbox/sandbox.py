@@ -89,6 +89,9 @@ class Sandbox:
         self._dead: str | None = None
         self._closed = False
         self.started_at = 0.0
+        self.uid: int | None = None
+        """The uid the code runs as in this sandbox (its own: drawn per sandbox unless `limits.user` is set)."""
+        self.hello: dict[str, Any] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------------
 
@@ -108,13 +111,12 @@ class Sandbox:
         await engine.call(engine.reap_once)
         self.image_tag = await engine.call(image.require_image, self.image_tag)
         try:
-            cid = await engine.call_to_completion(self._create)
-            self._stream = await AttachStream.open(address, cid)
-            await engine.call(engine.client().api.start, cid)
+            await self._create_and_start(address)
             async with asyncio.timeout(HELLO_TIMEOUT):
                 hello, _ = await self._stream.receive()
             if hello.get("op") != "hello":
                 raise SandboxDied(f"the runner sent {hello!r} instead of its hello")
+            self.hello = hello
         except BaseException as exc:
             stderr = self._runner_stderr()
             await asyncio.shield(self._destroy(f"start failed: {type(exc).__name__}: {exc}"))
@@ -125,14 +127,37 @@ class Sandbox:
         log.debug("sandbox %s started in %.3f s", self.short_id, self.started_at - t0)
         return self
 
-    def _create(self) -> str:
+    async def _create_and_start(self, address: engine.EngineAddress) -> str:
+        """Create, attach, start. An engine whose host withholds CAP_SYS_RESOURCE from every container (runc: "unable
+        to apply caps") gets the runner without it, from then on in this process (`engine.runner_caps`)."""
+        import docker.errors
+
+        while True:
+            caps = list(engine.runner_caps)
+            cid = await engine.call_to_completion(self._create, caps)
+            self._stream = await AttachStream.open(address, cid)
+            try:
+                await engine.call(engine.client().api.start, cid)
+                return cid
+            except docker.errors.APIError as exc:
+                if "apply caps" not in str(exc) or "SYS_RESOURCE" not in caps:
+                    raise
+            log.info("this engine cannot grant CAP_SYS_RESOURCE: the runner's OOM score cannot be protected")
+            if "SYS_RESOURCE" in engine.runner_caps:
+                engine.runner_caps.remove("SYS_RESOURCE")
+            self._stream.close()
+            self._stream = None
+            self.container_id = None
+            await engine.call_to_completion(engine.remove_container, cid)
+
+    def _create(self, caps: list[str]) -> str:
         """Create the container (blocking; on an engine thread). The id is recorded here, in the thread, so that a
         cancellation of `start()` during this call still knows what to remove."""
         import docker.errors
 
         api = engine.client().api
         try:
-            created = self._create_with(api)
+            created = self._create_with(api, caps)
         except docker.errors.ImageNotFound as exc:
             image.forget(str(self.image_tag))
             raise SandboxUnavailable(
@@ -142,15 +167,18 @@ class Sandbox:
         engine.track(created["Id"])
         return str(created["Id"])
 
-    def _create_with(self, api: Any) -> dict[str, Any]:
+    def _create_with(self, api: Any, caps: list[str]) -> dict[str, Any]:
+        runner_uid, self.uid = self.limits.uids()
         return api.create_container(
             self.image_tag,
             stdin_open=True,  # with detach=False the SDK also sets StdinOnce: when the owner's attach
             # closes (even by SIGKILL), the runner's stdin ends and it exits after the current request
             tty=False,
             labels=engine.labels(),
-            user=self.limits.user,
-            host_config=api.create_host_config(**self.limits.host_config()),
+            user="0:0",  # the runner drops to runner_uid at once, keeping four capabilities (runner_privs.py)
+            working_dir="/",
+            environment={"AGENTKIT_UIDS": f"{runner_uid}:{self.uid}"},
+            host_config=api.create_host_config(**self.limits.host_config(self.uid, caps=caps)),
         )
 
     async def close(self) -> None:
@@ -191,6 +219,24 @@ class Sandbox:
     def died_reason(self) -> str | None:
         return None if self._closed else self._dead
 
+    async def _death_reason(self) -> str:
+        """Why the runner is gone, as precisely as the engine can tell (the OOM killer, a signal, its own error)."""
+        stderr = self._runner_stderr()
+        state: dict[str, Any] = {}
+        if self.container_id is not None:
+            try:
+                info = await engine.call(engine.client().api.inspect_container, self.container_id)
+                state = info.get("State", {})
+            except Exception:  # noqa: BLE001 - the reason is a courtesy; the death is reported either way
+                pass
+        if state.get("OOMKilled"):
+            return (
+                "the container's runner was killed by the out-of-memory killer: the code held more than the "
+                f"{self.limits.memory} memory limit outside what the killer could reclaim from it ({stderr})"
+            )
+        code = state.get("ExitCode")
+        return f"the container's runner is gone (exit code {code}; {stderr})"
+
     def _runner_stderr(self) -> str:
         text = self._stream.stderr_text() if self._stream is not None else ""
         return text.strip() or "(the runner wrote nothing to stderr)"
@@ -218,8 +264,7 @@ class Sandbox:
                 await asyncio.shield(self._destroy(reason))
                 raise SandboxDied(f"sandbox {self.short_id}: {reason}") from exc
             except (EOFError, ConnectionError) as exc:
-                stderr = self._runner_stderr()
-                reason = f"the container's runner is gone ({stderr})"
+                reason = await self._death_reason()
                 await asyncio.shield(self._destroy(reason))
                 raise SandboxDied(f"sandbox {self.short_id}: {reason}") from exc
             except BaseException:  # cancelled mid-request or a protocol error: the stream is out of step

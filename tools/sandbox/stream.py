@@ -72,7 +72,9 @@ class AttachStream:
             raise SandboxProtocolError(f"the runner sent a header that is not JSON: {exc}") from exc
         size = header.get("size", 0) if isinstance(header, dict) else None
         if not isinstance(size, int) or not 0 <= size <= MAX_PAYLOAD:
-            raise SandboxProtocolError(f"the runner announced a payload of {size!r} bytes; the stream is corrupt")
+            raise SandboxProtocolError(
+                f"the runner announced a payload of {size!r} bytes; the stream is corrupt"
+            )
         payload = await self._read(size)
         return header, payload
 
