@@ -69,10 +69,18 @@ class ExecResult:
             output_limited=bool(header.get("output_limited")),
             stdout_bytes=int(header.get("stdout_total", 0)),
             stderr_bytes=int(header.get("stderr_total", 0)),
-            exc_type=header.get("exc_type"),
-            exc_message=header.get("exc_message"),
+            exc_type=_text(header.get("exc_type")),
+            exc_message=_text(header.get("exc_message")),
             state_reset=bool(header.get("state_reset")),
         )
+
+
+def _text(value: Any) -> str | None:
+    """A string field of an answer as valid text: JSON can carry lone surrogates (`\\ud800`) that no encoder
+    accepts later, so they become U+FFFD here, like invalid bytes in the output."""
+    if not isinstance(value, str):
+        return None
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 class Sandbox:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from agentkit.console import safe_text
 from agentkit.errors import ToolError
 from agentkit.sandbox.errors import SandboxDied, SandboxUnavailable
 from agentkit.sandbox.limits import SandboxLimits, parse_size
@@ -86,7 +87,7 @@ def render(result: ExecResult, *, limits: SandboxLimits) -> str:
     text = "\n".join(p.rstrip("\n") for p in parts)
     if notes:
         text += ("\n" if text else "") + "\n".join(f"[{n}]" for n in notes)
-    return text or "(no output)"
+    return safe_text(text) or "(no output)"  # escape sequences shown, never interpreted, wherever it is printed
 
 
 def _make(kind: str, pool: SandboxPool, name: str) -> Tool:
