@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agentkit.sandbox import engine, image
-from agentkit.sandbox.errors import FIX_IMAGE, SandboxDied, SandboxError, SandboxUnavailable
+from agentkit.sandbox import engine
+from agentkit.sandbox import image as image_mod
+from agentkit.sandbox.errors import SandboxDied, SandboxError, SandboxUnavailable
 from agentkit.sandbox.limits import SandboxLimits, parse_size
 from agentkit.sandbox.stream import AttachStream
 
@@ -86,8 +87,16 @@ def _text(value: Any) -> str | None:
 class Sandbox:
     """A started container with its runner; use as `async with`, or `await start()` and `await close()`."""
 
-    def __init__(self, limits: SandboxLimits | None = None, *, image_tag: str | None = None) -> None:
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        *,
+        image: str | image_mod.ImageSpec | None = None,
+        image_tag: str | None = None,
+    ) -> None:
+        """`image`: a built-in image's name ("data"), an `ImageSpec`, or a tag; `image_tag` is the older spelling."""
         self.limits = limits or SandboxLimits()
+        self.image: str | image_mod.ImageSpec | None = image if image is not None else image_tag
         self.image_tag = image_tag
         self.container_id: str | None = None
         self._removed_id: str | None = None
@@ -117,7 +126,7 @@ class Sandbox:
         address = engine.EngineAddress.from_env()
         await engine.call(engine.client)
         await engine.call(engine.reap_once)
-        self.image_tag = await engine.call(image.require_image, self.image_tag)
+        self.image_tag = await engine.call(image_mod.require_image, self.image)
         try:
             await self._create_and_start(address)
             async with asyncio.timeout(HELLO_TIMEOUT):
@@ -167,9 +176,9 @@ class Sandbox:
         try:
             created = self._create_with(api, caps)
         except docker.errors.ImageNotFound as exc:
-            image.forget(str(self.image_tag))
+            image_mod.forget(str(self.image_tag))
             raise SandboxUnavailable(
-                f"the sandbox image {self.image_tag} is not built", fix=FIX_IMAGE
+                f"the sandbox image {self.image_tag} is not built", fix=image_mod.fix_for(str(self.image_tag))
             ) from exc
         self.container_id = created["Id"]
         engine.track(created["Id"])
