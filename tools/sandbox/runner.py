@@ -37,6 +37,7 @@ from runner_kernel import Kernel, op_python  # noqa: E402
 from runner_output import Capture, collect, exec_answer  # noqa: E402
 from runner_privs import drop_to_runner, seccomp_installed, uids  # noqa: E402
 from runner_procs import (  # noqa: E402
+    ExitWatch,
     for_user_code,
     fork_clearing,
     kill_all,
@@ -81,9 +82,11 @@ def op_shell(req, command, kernel):
             os._exit(127)
     os.close(w_out)
     os.close(w_err)
-    pidfd = os.pidfd_open(pid)
-    out, err, why = collect(r_out, r_err, [pidfd], started + opts["timeout"], opts)
-    os.close(pidfd)
+    watch = ExitWatch(pid)
+    out, err, why = collect(
+        r_out, r_err, [watch.fd], started + opts["timeout"], opts, exits={watch.fd: watch.exited}
+    )
+    watch.close()
     kill_group(pid)  # background jobs of the command end with it
     kernel.settle()  # and so does everything else it started (setsid, double forks)
     code = wait_status(pid)

@@ -18,6 +18,7 @@ import traceback
 
 from runner_output import collect, exec_answer
 from runner_procs import (
+    ExitWatch,
     exit_code_soon,
     for_user_code,
     fork_clearing,
@@ -128,6 +129,7 @@ class Kernel:
         self.pid = None
         self.sock = None
         self.pidfd = None
+        self.watch = None
         self.child_fd = -1
         self.cell = 0
         self.lost = (
@@ -147,9 +149,12 @@ class Kernel:
             try:
                 for fd in (0, 1, 2):
                     os.dup2(os.open(os.devnull, os.O_RDWR), fd)
+                signal.set_wakeup_fd(
+                    -1
+                )  # the runner's SIGCHLD self-pipe (runner_procs.ExitWatch) is not ours
                 close_fds_except(
                     child.fileno()
-                )  # none of the runner's descriptors: only its own end of the socket
+                )  # none of the runner's descriptors: only its end of the socket
                 os.setsid()
                 for_user_code()
                 kernel_main(child)
@@ -157,7 +162,8 @@ class Kernel:
                 os._exit(70)
         self.child_fd = child.fileno()
         child.close()
-        self.pid, self.sock, self.pidfd = pid, parent, os.pidfd_open(pid)
+        self.watch = ExitWatch(pid)
+        self.pid, self.sock, self.pidfd = pid, parent, self.watch.fd
         self.sock.setblocking(False)
 
     def signal(self, sig):
@@ -178,8 +184,8 @@ class Kernel:
             wait_status(self.pid)
         if self.sock is not None:
             self.sock.close()
-            os.close(self.pidfd)
-        self.pid = self.sock = self.pidfd = None
+            self.watch.close()
+        self.pid = self.sock = self.pidfd = self.watch = None
 
     def idle(self):
         """True when the kernel has exited or closed its socket, or when the kernel's main thread waits for the next cell on its socket (the answer it sent is the
@@ -240,7 +246,10 @@ def op_python(req, code, channel, kernel):
         kernel.sock.setblocking(False)
     os.close(w_out)
     os.close(w_err)
-    out, err, why = collect(r_out, r_err, [kernel.pidfd, kernel.sock.fileno()], deadline, opts, kernel.idle)
+    exits = {kernel.pidfd: kernel.watch.exited}
+    out, err, why = collect(
+        r_out, r_err, [kernel.pidfd, kernel.sock.fileno()], deadline, opts, kernel.idle, exits
+    )
     if why == "done":
         answer, problem = _read_answer(kernel)
         if answer is not None:

@@ -45,10 +45,11 @@ class Capture:
         return bytes(self.head) + marker + bytes(self.tail)
 
 
-def collect(out_fd, err_fd, done_fds, deadline, opts, settled=None):
+def collect(out_fd, err_fd, done_fds, deadline, opts, settled=None, exits=None):
     """Read both pipes until one of `done_fds` is readable, the deadline passes or output exceeds the kill limit.
 
-    With `settled`, the last of `done_fds` readable is not enough: `settled()` must also hold (the kernel's answer
+    `exits` maps a done fd to a check that it really is done (runner_procs.ExitWatch.exited). With `settled`, the
+    last of `done_fds` readable is not enough: `settled()` must also hold (the kernel's answer
     counts once its process is idle again; output it writes meanwhile is still read). Returns (captures, why) with
     why in {"done", "timeout", "output"}; the pipes are closed on return.
     """
@@ -70,6 +71,8 @@ def collect(out_fd, err_fd, done_fds, deadline, opts, settled=None):
         for key, _ in sel.select(min(left, 0.0002 if waiting else 0.25)):
             fd = key.fd
             if fd in done_fds:
+                if exits and fd in exits and not exits[fd]():
+                    continue
                 if settled is None or fd != done_fds[-1]:
                     why = "done"
                 elif not waiting:

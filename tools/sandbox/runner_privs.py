@@ -6,9 +6,10 @@ The container starts as root with every capability dropped but CAP_SETUID, CAP_S
 and `no-new-privileges`. Before it reads a request the runner (`drop_to_runner`):
 
 - sets its own `oom_score_adj` to -1000: the OOM killer never picks it;
-- becomes uid R (the runner's uid of this sandbox, drawn per sandbox by the host) keeping only those four
-  capabilities, and sets its file-system uid to U, the code's uid, so that every file it touches in /work it touches
-  with the code's rights, no more;
+- becomes uid R (the runner's uid of this sandbox, drawn per sandbox by the host; real and saved uid) keeping only
+  those capabilities, with U, the code's uid, as its effective uid: every file it touches in /work it touches with
+  the code's rights, no more, while signals and /proc accesses of the code's processes, judged against the runner's
+  real and saved uid, are refused;
 - installs the seccomp filter below, on top of the engine's default profile (filters stack; both apply to the runner
   and to everything it starts).
 
@@ -74,11 +75,11 @@ def drop_to_runner():
         uids["oom_protected"] = False
     _check(_libc.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "keepcaps")
     os.setgroups([])
-    os.setresgid(runner, runner, runner)
-    os.setresuid(runner, runner, runner)
+    # Real and saved uid R, effective (and so file-system) uid U: files in /work are touched with the code's rights,
+    # while a signal or a /proc access from the code is judged against R (real and saved) and refused.
+    os.setresgid(runner, code, runner)
+    os.setresuid(runner, code, runner)
     _capset(RUNNER_CAPS & _permitted())
-    _libc.setfsgid(code)
-    _libc.setfsuid(code)
     if os.getuid() == 0 or os.geteuid() == 0:
         raise SystemExit("the runner could not leave uid 0")
     uids.update(runner=runner, code=code)

@@ -66,6 +66,46 @@ def _stat(pid):
     return fields[0], int(fields[3])
 
 
+class ExitWatch:
+    """A descriptor that becomes readable when child `pid` exits: its pidfd, or, where pidfd_open(2) is missing
+    (gVisor), a self-pipe that SIGCHLD wakes, shared by all watches; `exited()` then says whether it was this child."""
+
+    _wake = None
+
+    def __init__(self, pid):
+        self.pid = pid
+        try:
+            self.fd, self.own = os.pidfd_open(pid), True
+        except OSError:
+            self.fd, self.own = ExitWatch._wakeup(), False
+
+    @classmethod
+    def _wakeup(cls):
+        if cls._wake is None:
+            r, w = os.pipe()
+            for fd in (r, w):
+                os.set_blocking(fd, False)
+            signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that the wakeup fd gets the signal
+            signal.set_wakeup_fd(w)
+            cls._wake = r
+        return cls._wake
+
+    def exited(self):
+        if self.own:
+            return True
+        try:
+            while os.read(self.fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        reap()
+        return self.pid in statuses
+
+    def close(self):
+        if self.own:
+            os.close(self.fd)
+
+
 def zombies_of(parent):
     """Pids of exited children of `parent` that it has not reaped yet."""
     found = []

@@ -29,6 +29,11 @@ from agentkit.sandbox.stream import AttachStream
 
 log = logging.getLogger("agentkit.sandbox")
 HELLO_TIMEOUT = 30.0
+FIX_RUNSC = (
+    "apt-get install runsc, then register it: add "
+    '{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}}} '
+    "to /etc/docker/daemon.json and reload the engine (kill -HUP $(pidof dockerd))"
+)
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,12 @@ class Sandbox:
             raise SandboxUnavailable(
                 f"the sandbox image {self.image_tag} is not built", fix=image_mod.fix_for(str(self.image_tag))
             ) from exc
+        except docker.errors.APIError as exc:
+            if self.limits.runtime and "runtime" in str(exc):
+                raise SandboxUnavailable(
+                    f"the engine has no runtime {self.limits.runtime!r}", fix=FIX_RUNSC
+                ) from exc
+            raise
         self.container_id = created["Id"]
         engine.track(created["Id"])
         return str(created["Id"])
