@@ -24,10 +24,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build = sub.add_parser("build", help="build the sandbox image (offline, once; fast when it is there)")
     build.add_argument("--rebuild", action="store_true", help="rebuild both layers even if they exist")
     build.add_argument("--no-check", action="store_true", help="skip the smoke test in a real sandbox")
-    build.add_argument("--image", default="default", help="a built-in image: default, or data (numpy, pandas, matplotlib)")
+    build.add_argument(
+        "--image", default="default", help="a built-in image: default, or data (numpy, pandas, matplotlib)"
+    )
     build.add_argument("--name", help="build a custom image of this name (with --python and --debian)")
-    build.add_argument("--python", action="append", default=[], metavar="REQ", help="a Python package (repeatable)")
-    build.add_argument("--debian", action="append", default=[], metavar="PKG", help="a Debian package (repeatable)")
+    build.add_argument(
+        "--python", action="append", default=[], metavar="REQ", help="a Python package (repeatable)"
+    )
+    build.add_argument(
+        "--debian", action="append", default=[], metavar="PKG", help="a Debian package (repeatable)"
+    )
     build.set_defaults(func=_guard(cmd_build))
 
     status = sub.add_parser("status", help="engine, image and sandbox containers on this machine")
@@ -84,15 +90,21 @@ def _spec(args: argparse.Namespace) -> Any:
 
     if args.name or args.python or args.debian:
         if not args.name:
-            raise SandboxError("a custom image needs a name: --name NAME (it is tagged agentkit-sandbox-NAME:<hash>)")
+            raise SandboxError(
+                "a custom image needs a name: --name NAME (it is tagged agentkit-sandbox-NAME:<hash>)"
+            )
         if args.name in image.BUILTIN:
-            raise SandboxError(f"{args.name} is a built-in image: build it with --image {args.name}, or pick a new name")
+            raise SandboxError(
+                f"{args.name} is a built-in image: build it with --image {args.name}, or pick a new name"
+            )
         try:
             return image.ImageSpec(args.name, python=tuple(args.python), debian=tuple(args.debian))
         except ValueError as exc:
             raise SandboxError(str(exc)) from exc
     if args.image not in image.BUILTIN:
-        raise SandboxError(f"no built-in image {args.image!r}: use {', '.join(image.BUILTIN)} or --name for your own")
+        raise SandboxError(
+            f"no built-in image {args.image!r}: use {', '.join(image.BUILTIN)} or --name for your own"
+        )
     return image.BUILTIN[args.image]
 
 

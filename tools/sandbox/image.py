@@ -61,7 +61,12 @@ BASE_RECIPE = {
 Progress = Callable[[str], None]
 PYTHON_VERSION = "3.11"  # bookworm's python3: what wheels of an image's Python packages are for
 SITE_IN_IMAGE = f"/usr/local/lib/python{PYTHON_VERSION}/dist-packages"
-WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_27_x86_64", "manylinux_2_28_x86_64")
+WHEEL_PLATFORMS = (
+    "manylinux2014_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_28_x86_64",
+)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
 
 
@@ -122,7 +127,10 @@ def base_tag(spec: ImageSpec = DEFAULT) -> str:
 
 
 def dockerfile(spec: ImageSpec = DEFAULT) -> str:
-    site = [f"COPY site/ {SITE_IN_IMAGE}/", f"LABEL {engine.LABEL}.python={json.dumps(','.join(spec.python))}"]
+    site = [
+        f"COPY site/ {SITE_IN_IMAGE}/",
+        f"LABEL {engine.LABEL}.python={json.dumps(','.join(spec.python))}",
+    ]
     return "\n".join(
         [
             f"FROM {base_tag(spec)}",
@@ -215,7 +223,9 @@ def ensure_image(
     with tempfile.TemporaryDirectory(prefix="agentkit-image-", dir="/var/tmp") as tmp:
         context = Path(tmp) / "context.tar"
         with tarfile.open(context, mode="w") as tar:
-            files = [("Dockerfile", dockerfile(spec).encode())] + [(p.name, p.read_bytes()) for p in runner_files()]
+            files = [("Dockerfile", dockerfile(spec).encode())] + [
+                (p.name, p.read_bytes()) for p in runner_files()
+            ]
             for name, data in files:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
@@ -255,7 +265,14 @@ def python_packages(spec: ImageSpec, into: Path, progress: Progress) -> Path:
     """Wheels of `spec.python` for the image's Python and platform, installed into `into` by the host's pip (from the
     package index it is configured for; nothing runs in the image to fetch them)."""
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(into), "--only-binary=:all:"]
-    cmd += ["--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", f"cp{PYTHON_VERSION.replace('.', '')}"]
+    cmd += [
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--abi",
+        f"cp{PYTHON_VERSION.replace('.', '')}",
+    ]
     cmd += [arg for platform in WHEEL_PLATFORMS for arg in ("--platform", platform)]
     progress("$ " + " ".join([*cmd, *spec.python]))
     _stream([*cmd, *spec.python], progress)

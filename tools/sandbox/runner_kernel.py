@@ -72,6 +72,8 @@ def kernel_main(sock):
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         answer["cell"] = cell
+        signal.signal(signal.SIGCHLD, _reap_children)
+        _reap_children()  # children that ended during the cell: none of them may hold a pid after it
         data = json.dumps(answer).encode()
         sock.sendall(struct.pack(">I", len(data)) + data)
 
@@ -209,10 +211,10 @@ class Kernel:
     def settle(self):
         """After a call: kill every other process the code started, let the kernel reap them, then stop it."""
         spare = [self.pid] if self.pid is not None else []
-        kill_all(spare=spare)
+        killed = kill_all(spare=spare)
         if self.pid is not None:
             deadline = time.monotonic() + 0.2
-            while zombies_of(self.pid) and time.monotonic() < deadline:
+            while killed and zombies_of(self.pid) and time.monotonic() < deadline:
                 time.sleep(0.001)
             self.signal(signal.SIGSTOP)
 

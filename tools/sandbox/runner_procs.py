@@ -145,15 +145,18 @@ def _group_alive(pgid):
 
 
 def kill_all(spare=()):
-    """SIGKILL every process in the container except init (us) and `spare`; freeze first so nothing can fork."""
+    """SIGKILL every process in the container except init (us) and `spare`; freeze first so nothing can fork.
+    Returns how many processes it had to kill."""
     spare = {1, os.getpid(), *spare}
+    killed = 0
     for _ in range(100):
         victims = [
             int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in spare and _is_live(int(p))
         ]
         if not victims:
             reap()
-            return True
+            return killed
+        killed += len(victims)
         for sig in (signal.SIGSTOP, signal.SIGKILL):
             for pid in victims:
                 try:
@@ -162,7 +165,7 @@ def kill_all(spare=()):
                     pass
         reap()
         time.sleep(0.002)
-    return False
+    return killed
 
 
 def fork_clearing(spare):

@@ -87,7 +87,9 @@ def render(result: ExecResult, *, limits: SandboxLimits) -> str:
     text = "\n".join(p.rstrip("\n") for p in parts)
     if notes:
         text += ("\n" if text else "") + "\n".join(f"[{n}]" for n in notes)
-    return safe_text(text) or "(no output)"  # escape sequences shown, never interpreted, wherever it is printed
+    return (
+        safe_text(text) or "(no output)"
+    )  # escape sequences shown, never interpreted, wherever it is printed
 
 
 def _make(kind: str, pool: SandboxPool, name: str) -> Tool:
