@@ -168,8 +168,8 @@ def resolve(image: str | ImageSpec | None) -> str:
 
 def fix_for(tag: str) -> str:
     """The command that builds the image `tag` (for the error that says it is missing)."""
-    for spec in BUILTIN.values():
-        image_tag(spec)
+    for builtin in BUILTIN.values():
+        image_tag(builtin)
     spec = _specs.get(tag) or next((b for b in BUILTIN.values() if tag.rsplit(":", 1)[0] == b.repo), None)
     if spec is not None:  # a built-in image of another version of this code: the current one is built
         return spec.build_command()

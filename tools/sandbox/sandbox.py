@@ -133,9 +133,9 @@ class Sandbox:
         await engine.call(engine.reap_once)
         self.image_tag = await engine.call(image_mod.require_image, self.image)
         try:
-            await self._create_and_start(address)
+            stream = await self._create_and_start(address)
             async with asyncio.timeout(HELLO_TIMEOUT):
-                hello, _ = await self._stream.receive()
+                hello, _ = await stream.receive()
             if hello.get("op") != "hello":
                 raise SandboxDied(f"the runner sent {hello!r} instead of its hello")
             self.hello = hello
@@ -149,7 +149,7 @@ class Sandbox:
         log.debug("sandbox %s started in %.3f s", self.short_id, self.started_at - t0)
         return self
 
-    async def _create_and_start(self, address: engine.EngineAddress) -> str:
+    async def _create_and_start(self, address: engine.EngineAddress) -> AttachStream:
         """Create, attach, start. An engine whose host withholds CAP_SYS_RESOURCE from every container (runc: "unable
         to apply caps") gets the runner without it, from then on in this process (`engine.runner_caps`)."""
         import docker.errors
@@ -160,7 +160,7 @@ class Sandbox:
             self._stream = await AttachStream.open(address, cid)
             try:
                 await engine.call(engine.client().api.start, cid)
-                return cid
+                return self._stream
             except docker.errors.APIError as exc:
                 if "apply caps" not in str(exc) or "SYS_RESOURCE" not in caps:
                     raise
