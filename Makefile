@@ -23,7 +23,7 @@ docker:
 	@if [ -f scripts/ensure-docker.sh ]; then bash scripts/ensure-docker.sh; fi
 
 sandbox-image: install docker
-	@if [ -d tools/sandbox ] && [ -f tools/sandbox/__main__.py ]; then $(PY) -m agentkit.sandbox build; fi
+	@if [ -d tools/sandbox ] && [ -f tools/sandbox/__main__.py ]; then $(PY) -m agentkit.sandbox build && $(PY) -m agentkit.sandbox build --image data --no-check; fi
 
 # The whole suite must prove everything: a test that cannot find Docker or torch fails here instead of skipping.
 test: install sandbox-image lint-imports

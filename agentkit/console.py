@@ -6,6 +6,7 @@ Used by `agentkit run`, the demo and the examples; any event consumer can be wri
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rich.console import Console
@@ -22,6 +23,22 @@ from agentkit.events import (
     TurnRetry,
     TurnStart,
 )
+
+# C0 controls but newline and tab, DEL, C1 controls (ESC-less CSI on some terminals) and bidirectional overrides.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(text: str) -> str:
+    """`text` made safe to show in a terminal: a lone surrogate (which no encoder accepts) becomes U+FFFD, and every
+    control or escape character becomes a visible escape (`\\x1b`), so output of model-written code can neither
+    crash the CLI nor move the cursor, retitle the window, clear the screen or reorder text."""
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+
+
+def _s(text: str) -> str:
+    """Escaped for rich markup and made safe for the terminal."""
+    return escape(safe_text(text))
 
 
 class EventPrinter:
@@ -48,23 +65,23 @@ class EventPrinter:
                 if self._mode != "reasoning":
                     self._switch("reasoning")
                     c.print("[dim italic]thinking: [/]", end="")
-                c.print(f"[dim italic]{escape(event.text)}[/]", end="")
+                c.print(f"[dim italic]{_s(event.text)}[/]", end="")
         elif isinstance(event, TextDelta):
             if self._mode != "text":
                 self._switch("text")
-            c.print(escape(event.text), end="")
+            c.print(_s(event.text), end="")
         elif isinstance(event, TurnRetry):
             self._switch(None)
             pause = f" in {event.wait:.1f} s" if event.wait else ""
             attempt = f" (attempt {event.attempt})" if event.attempt else ""
-            c.print(f"[yellow]stream interrupted ({escape(event.reason)}); retrying the turn{pause}{attempt}[/]")
+            c.print(f"[yellow]stream interrupted ({_s(event.reason)}); retrying the turn{pause}{attempt}[/]")
         elif isinstance(event, AssistantTurn):
             self._switch(None)
             for call in event.message.tool_calls:
-                c.print(f"[bold magenta]→ {escape(call.name)}[/]([magenta]{escape(_short(call.arguments, 300))}[/])")
+                c.print(f"[bold magenta]→ {_s(call.name)}[/]([magenta]{_s(_short(call.arguments, 300))}[/])")
         elif isinstance(event, ToolResult):
             style = "red" if event.is_error else "green"
-            c.print(f"[{style}]← {escape(event.call.name)} ({event.duration * 1000:.0f} ms):[/] {escape(_short(event.content, self.max_result_chars))}")
+            c.print(f"[{style}]← {_s(event.call.name)} ({event.duration * 1000:.0f} ms):[/] {_s(_short(event.content, self.max_result_chars))}")
         elif isinstance(event, Final):
             self._switch(None)
             c.print(summary_line(event.result))
@@ -73,7 +90,7 @@ class EventPrinter:
 def summary_line(result: RunResult) -> str:
     u = result.usage
     status = {"completed": "green", "error": "red"}.get(result.status, "yellow")
-    err = f" — {escape(result.error or '')}" if result.error else ""
+    err = f" — {_s(result.error or '')}" if result.error else ""
     unknown = f" (+ unknown: {u.unreported} responses reported no usage)" if u.unreported else ""
     at_least = " at least" if u.unreported else ""
     return (
@@ -89,8 +106,14 @@ def _short(text: str, limit: int) -> str:
 
 
 def result_json(result: RunResult) -> str:
-    return json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
+    return _json_text(result.to_dict())
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+    print(_json_text(data))
+
+
+def _json_text(data: Any) -> str:
+    """JSON with non-ASCII text kept readable; a lone surrogate stays a `\\udXXX` escape (valid JSON) instead of
+    making the write to stdout raise, and control characters are escaped by JSON itself."""
+    return json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8", "backslashreplace").decode("utf-8")

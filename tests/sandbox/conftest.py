@@ -83,6 +83,21 @@ async def sb(limits: SandboxLimits) -> AsyncIterator[Sandbox]:
 
 
 @pytest.fixture
+async def dsb() -> AsyncIterator[Sandbox]:
+    """A sandbox at the DEFAULT limits: the integrity cases of issue 40 must hold exactly as users get them."""
+    async with Sandbox() as box:
+        yield box
+
+
+@pytest.fixture
+async def dneighbour() -> AsyncIterator[Sandbox]:
+    """A second sandbox at the default limits, holding state."""
+    async with Sandbox() as box:
+        await box.run_python("canary = 'still here'")
+        yield box
+
+
+@pytest.fixture
 async def neighbour(limits: SandboxLimits) -> AsyncIterator[Sandbox]:
     """A second sandbox holding state, to show a hostile case in `sb` does not reach it."""
     async with Sandbox(limits) as box:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 from agentkit.sandbox import engine, image
+from agentkit.testing.scripted_server import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,3 +57,37 @@ def test_prune_removes_orphans_and_stale_images_only() -> None:
     finally:
         engine.remove_container(live)
         engine.remove_container(orphan)
+
+
+HOSTILE_CELL = (
+    "import sys\nprint('\\x1b[2J\\x1b]0;pwned\\x07\\x9b31m\\u202ereversed\\rover')\n"
+    "sys.stderr.write('\\x1b[31mred\\n')\nraise ValueError('lone \\ud800 surrogate \\x1b[5m')"
+)
+
+
+def _hostile_script(body: dict) -> Reply:
+    if body["messages"][-1].get("role") == "tool":
+        return Reply(content="done \x1b[2J")
+    return Reply(tool_calls=[("python", json.dumps({"code": HOSTILE_CELL}))])
+
+
+def test_the_cli_survives_any_output_of_the_sandbox(serve) -> None:  # type: ignore[no-untyped-def]
+    """Issue 40: a lone surrogate in an exception made `agentkit run --tool python` exit 1 with UnicodeEncodeError,
+    and escape sequences in sandbox output reached the terminal."""
+    srv = serve(_hostile_script)
+    env = {**os.environ, "DEEPSEEK_BASE_URL": srv.base_url, "DEEPSEEK_API_KEY": "sk-x", "PYTHONIOENCODING": "utf-8"}
+    for extra in ([], ["--json"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "agentkit.app.cli", "run", "go", "--tool", "python", *extra],
+            cwd=ROOT, env=env, capture_output=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        out = proc.stdout.decode("utf-8")  # strict: valid UTF-8
+        assert b"\x1b" not in proc.stdout and b"\x07" not in proc.stdout and "\u202e" not in out
+        assert b"\r" not in proc.stdout.replace(b"\r\n", b"")
+        if extra:
+            data = json.loads(out)
+            assert data["status"] == "completed"
+            assert any("ValueError" in str(m.get("content")) for m in data["messages"])
+        else:
+            assert "\\x1b[2J" in out and "ValueError" in out

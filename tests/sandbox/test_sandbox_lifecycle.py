@@ -205,9 +205,10 @@ def test_no_engine_is_a_clear_error() -> None:
 
 
 async def test_a_missing_image_is_a_clear_error() -> None:
-    before = container_ids()
+    mine = engine.owner_id()  # other processes (other sessions' tests) may start sandboxes meanwhile
+    before = {c["id"] for c in engine.list_sandboxes() if c["owner"] == mine}
     with pytest.raises(
         SandboxUnavailable, match=r"agentkit-sandbox:0000 is not built. Fix: agentkit sandbox build"
     ):
         await Sandbox(image_tag="agentkit-sandbox:0000").start()
-    assert container_ids() == before
+    assert {c["id"] for c in engine.list_sandboxes() if c["owner"] == mine} == before

@@ -11,13 +11,15 @@ Importing this package is light: the Docker SDK is imported on the first sandbox
 
 from agentkit.sandbox.engine import reap_orphans
 from agentkit.sandbox.errors import SandboxDied, SandboxError, SandboxProtocolError, SandboxUnavailable
-from agentkit.sandbox.image import ensure_image, image_tag
+from agentkit.sandbox.image import DATA, ImageSpec, ensure_image, image_tag
 from agentkit.sandbox.limits import SandboxLimits
 from agentkit.sandbox.pool import SandboxPool
 from agentkit.sandbox.sandbox import ExecResult, Sandbox
 from agentkit.sandbox.tool import python_tool, render, sandbox_tools, shell_tool
 
 __all__ = [
+    "DATA",
+    "ImageSpec",
     "ExecResult",
     "Sandbox",
     "SandboxDied",

@@ -24,6 +24,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build = sub.add_parser("build", help="build the sandbox image (offline, once; fast when it is there)")
     build.add_argument("--rebuild", action="store_true", help="rebuild both layers even if they exist")
     build.add_argument("--no-check", action="store_true", help="skip the smoke test in a real sandbox")
+    build.add_argument(
+        "--image", default="default", help="a built-in image: default, or data (numpy, pandas, matplotlib)"
+    )
+    build.add_argument("--name", help="build a custom image of this name (with --python and --debian)")
+    build.add_argument(
+        "--python", action="append", default=[], metavar="REQ", help="a Python package (repeatable)"
+    )
+    build.add_argument(
+        "--debian", action="append", default=[], metavar="PKG", help="a Debian package (repeatable)"
+    )
     build.set_defaults(func=_guard(cmd_build))
 
     status = sub.add_parser("status", help="engine, image and sandbox containers on this machine")
@@ -57,6 +67,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     console = _console()
     t0 = time.monotonic()
+    spec = _spec(args)
     with console.status("checking the sandbox image") as status:
 
         def progress(line: str) -> None:
@@ -65,13 +76,36 @@ def cmd_build(args: argparse.Namespace) -> int:
             else:
                 console.print(f"[dim]{line}[/dim]")
 
-        tag = image.ensure_image(progress, rebuild=args.rebuild)
+        tag = image.ensure_image(progress, rebuild=args.rebuild, spec=spec)
         if not args.no_check:
             status.update("smoke test: starting a sandbox")
             check = asyncio.run(_smoke_test(tag))
             console.print(f"smoke test: {check}")
     console.print(f"[green]ready[/green]: {tag} ({time.monotonic() - t0:.1f} s)")
     return 0
+
+
+def _spec(args: argparse.Namespace) -> Any:
+    from agentkit.sandbox import image
+
+    if args.name or args.python or args.debian:
+        if not args.name:
+            raise SandboxError(
+                "a custom image needs a name: --name NAME (it is tagged agentkit-sandbox-NAME:<hash>)"
+            )
+        if args.name in image.BUILTIN:
+            raise SandboxError(
+                f"{args.name} is a built-in image: build it with --image {args.name}, or pick a new name"
+            )
+        try:
+            return image.ImageSpec(args.name, python=tuple(args.python), debian=tuple(args.debian))
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from exc
+    if args.image not in image.BUILTIN:
+        raise SandboxError(
+            f"no built-in image {args.image!r}: use {', '.join(image.BUILTIN)} or --name for your own"
+        )
+    return image.BUILTIN[args.image]
 
 
 async def _smoke_test(tag: str) -> str:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from agentkit.sandbox.errors import FIX_ENGINE, SandboxUnavailable
+from agentkit.sandbox.limits import RUNNER_CAPS
 
 if TYPE_CHECKING:
     import docker
@@ -44,6 +45,22 @@ _client: docker.DockerClient | None = None
 _executor = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agentkit-docker")
 _live: set[str] = set()
 _reaped = False
+
+
+def _grantable_caps() -> list[str]:
+    """RUNNER_CAPS less CAP_SYS_RESOURCE where this kernel's bounding set lacks it (some VMs drop it for every
+    process, the engine's included): asking for it would make every container start fail."""
+    try:
+        with open("/proc/self/status") as f:
+            bounding = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    except (OSError, StopIteration, ValueError):
+        return list(RUNNER_CAPS)
+    local = (os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST).startswith("unix://")
+    return [c for c in RUNNER_CAPS if c != "SYS_RESOURCE" or not local or bounding & (1 << 24)]
+
+
+# Less SYS_RESOURCE also once an engine refused it (Sandbox._create_and_start).
+runner_caps = _grantable_caps()
 
 
 # -- the client ------------------------------------------------------------------------------------------------------

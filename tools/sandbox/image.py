@@ -1,4 +1,9 @@
-"""The sandbox image, built offline and named by a content hash of its recipe.
+"""The sandbox images, built offline and named by a content hash of their recipe.
+
+An `ImageSpec` names an image and lists what it adds: Debian packages (installed by debootstrap into its base) and
+Python packages (wheels for the image's Python resolved by the host's pip, copied into the image's dist-packages).
+`DEFAULT` adds nothing; `DATA` ("data") adds numpy, pandas and matplotlib. A spec's tag hashes the spec, the base
+recipe and the runner: `agentkit-sandbox:<hash>` for the default, `agentkit-sandbox-<name>:<hash>` for the others.
 
 Two layers, so that editing the runner does not repeat the slow part:
 
@@ -20,15 +25,18 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from agentkit.sandbox import engine
-from agentkit.sandbox.errors import FIX_IMAGE, SandboxError, SandboxUnavailable
+from agentkit.sandbox.errors import SandboxError, SandboxUnavailable
 from agentkit.sandbox.limits import NOBODY, WORK_DIR
 
 BASE_REPO = "agentkit-sandbox-base"
@@ -51,6 +59,48 @@ BASE_RECIPE = {
 }
 
 Progress = Callable[[str], None]
+PYTHON_VERSION = "3.11"  # bookworm's python3: what wheels of an image's Python packages are for
+SITE_IN_IMAGE = f"/usr/local/lib/python{PYTHON_VERSION}/dist-packages"
+WHEEL_PLATFORMS = (
+    "manylinux2014_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_28_x86_64",
+)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What a sandbox image holds beyond the default: `python` requirements (as pip reads them: "numpy",
+    "pandas>=2") and `debian` package names. Its tag is a hash of all of it (`image_tag(spec)`)."""
+
+    name: str = "default"
+    python: tuple[str, ...] = ()
+    debian: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"image name {self.name!r}: use lowercase letters, digits, '.', '_' or '-'")
+        object.__setattr__(self, "python", tuple(self.python))
+        object.__setattr__(self, "debian", tuple(sorted(self.debian)))
+
+    @property
+    def repo(self) -> str:
+        return IMAGE_REPO if self.name == "default" else f"{IMAGE_REPO}-{self.name}"
+
+    def build_command(self) -> str:
+        """The command that builds this image."""
+        if BUILTIN.get(self.name) == self:
+            return "agentkit sandbox build" + ("" if self.name == "default" else f" --image {self.name}")
+        args = [f"--name {self.name}"] + [f"--python '{p}'" for p in self.python]
+        return " ".join(["agentkit sandbox build", *args, *(f"--debian {d}" for d in self.debian)])
+
+
+DEFAULT = ImageSpec()
+DATA = ImageSpec("data", python=("numpy", "pandas", "matplotlib"))
+BUILTIN = {"default": DEFAULT, "data": DATA}
+_specs: dict[str, ImageSpec] = {}  # tag -> spec, for the fix of a missing image
 
 
 def _digest(*parts: str | bytes) -> str:
@@ -68,17 +118,26 @@ def runner_files() -> list[Path]:
     return [here / "runner.py", *sorted(here.glob("runner_*.py"))]
 
 
-def base_tag() -> str:
-    return f"{BASE_REPO}:{_digest(json.dumps(BASE_RECIPE, sort_keys=True))}"
+def base_recipe(spec: ImageSpec = DEFAULT) -> dict[str, object]:
+    return {**BASE_RECIPE, "include": ["python3", *spec.debian]}
 
 
-def dockerfile() -> str:
+def base_tag(spec: ImageSpec = DEFAULT) -> str:
+    return f"{BASE_REPO}:{_digest(json.dumps(base_recipe(spec), sort_keys=True))}"
+
+
+def dockerfile(spec: ImageSpec = DEFAULT) -> str:
+    site = [
+        f"COPY site/ {SITE_IN_IMAGE}/",
+        f"LABEL {engine.LABEL}.python={json.dumps(','.join(spec.python))}",
+    ]
     return "\n".join(
         [
-            f"FROM {base_tag()}",
+            f"FROM {base_tag(spec)}",
+            *(site if spec.python else []),
             f"COPY {' '.join(p.name for p in runner_files())} {RUNNER_DIR_IN_IMAGE}/",
             "ENV LANG=C.UTF-8 PYTHONUTF8=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 "
-            f"HOME={WORK_DIR} PATH=/usr/local/bin:/usr/bin:/bin",
+            f"HOME={WORK_DIR} PATH=/usr/local/bin:/usr/bin:/bin MPLBACKEND=Agg",
             f"WORKDIR {WORK_DIR}",
             f"USER {NOBODY}",
             f'CMD ["python3", "-I", "-u", "{RUNNER_IN_IMAGE}"]',
@@ -89,9 +148,35 @@ def dockerfile() -> str:
 
 
 @functools.cache
-def image_tag() -> str:
-    """The tag of the image this code needs: changes whenever the recipe or the runner changes."""
-    return f"{IMAGE_REPO}:{_digest(dockerfile(), *(p.read_bytes() for p in runner_files()))}"
+def image_tag(spec: ImageSpec = DEFAULT) -> str:
+    """The tag of the image this code needs for `spec`: changes whenever the spec, the recipe or the runner does."""
+    tag = f"{spec.repo}:{_digest(dockerfile(spec), *spec.python, *(p.read_bytes() for p in runner_files()))}"
+    _specs[tag] = spec
+    return tag
+
+
+def resolve(image: str | ImageSpec | None) -> str:
+    """A tag from a built-in image's name ("data"), a spec, or a tag (returned as it is); None is the default."""
+    if image is None:
+        return image_tag()
+    if isinstance(image, ImageSpec):
+        return image_tag(image)
+    if image in BUILTIN:
+        return image_tag(BUILTIN[image])
+    return image
+
+
+def fix_for(tag: str) -> str:
+    """The command that builds the image `tag` (for the error that says it is missing)."""
+    for builtin in BUILTIN.values():
+        image_tag(builtin)
+    spec = _specs.get(tag) or next((b for b in BUILTIN.values() if tag.rsplit(":", 1)[0] == b.repo), None)
+    if spec is not None:  # a built-in image of another version of this code: the current one is built
+        return spec.build_command()
+    return (
+        f"{tag} is no image of this code: build it with `agentkit sandbox build --name NAME --python PKG "
+        "--debian PKG` and use the tag it prints, or pass Sandbox(image=ImageSpec(...)) (docs/sandbox.md)"
+    )
 
 
 def _exists(tag: str) -> bool:
@@ -112,61 +197,107 @@ def forget(tag: str) -> None:
     _seen.discard(tag)
 
 
-def require_image(tag: str | None = None) -> str:
+def require_image(image: str | ImageSpec | None = None) -> str:
     """The image tag, or `SandboxUnavailable` saying how to build it (checked with the engine once per process)."""
-    tag = tag or image_tag()
+    tag = resolve(image)
     if tag not in _seen:
         if not _exists(tag):
-            raise SandboxUnavailable(f"the sandbox image {tag} is not built", fix=FIX_IMAGE)
+            raise SandboxUnavailable(f"the sandbox image {tag} is not built", fix=fix_for(tag))
         _seen.add(tag)
     return tag
 
 
-def ensure_image(progress: Progress = lambda _: None, *, rebuild: bool = False) -> str:
-    """Build whatever layer is missing (or both, with `rebuild`); return the image tag."""
-    tag = image_tag()
+def ensure_image(
+    progress: Progress = lambda _: None, *, rebuild: bool = False, spec: ImageSpec = DEFAULT
+) -> str:
+    """Build whatever layer of `spec`'s image is missing (or all, with `rebuild`); return the image tag."""
+    tag = image_tag(spec)
     if _exists(tag) and not rebuild:
         progress(f"{tag} is up to date")
         return tag
-    if rebuild or not _exists(base_tag()):
-        build_base(progress)
+    if rebuild or not _exists(base_tag(spec)):
+        build_base(progress, spec)
     else:
-        progress(f"{base_tag()} is up to date")
-    progress(f"building {tag} (runner layer)")
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        files = [("Dockerfile", dockerfile().encode())] + [(p.name, p.read_bytes()) for p in runner_files()]
-        for name, data in files:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    for chunk in engine.client().api.build(
-        fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, network_mode="none", decode=True
-    ):
-        if "error" in chunk:
-            raise SandboxError(f"docker build of {tag} failed: {chunk['error']}")
-        line = str(chunk.get("stream", "")).strip()
-        if line:
-            progress(line)
+        progress(f"{base_tag(spec)} is up to date")
+    progress(f"building {tag} (runner layer{' and Python packages' if spec.python else ''})")
+    with tempfile.TemporaryDirectory(prefix="agentkit-image-", dir="/var/tmp") as tmp:
+        context = Path(tmp) / "context.tar"
+        with tarfile.open(context, mode="w") as tar:
+            files = [("Dockerfile", dockerfile(spec).encode())] + [
+                (p.name, p.read_bytes()) for p in runner_files()
+            ]
+            for name, data in files:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data))
+            if spec.python:
+                tar.add(python_packages(spec, Path(tmp) / "site", progress), arcname="site")
+        with open(context, "rb") as fileobj:
+            _build(fileobj, tag, progress)
     progress(f"built {tag}")
     return tag
 
 
-def build_base(progress: Progress) -> str:
-    """debootstrap a minbase rootfs with python3 and import it as the base image (needs root and debootstrap)."""
-    tag = base_tag()
+def _build(fileobj: object, tag: str, progress: Progress) -> None:
+    import docker.errors
+
+    try:
+        for chunk in engine.client().api.build(
+            fileobj=fileobj,
+            custom_context=True,
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            network_mode="none",
+            decode=True,
+        ):
+            if "error" in chunk:
+                raise SandboxError(f"docker build of {tag} failed: {chunk['error']}")
+            line = str(chunk.get("stream", "")).strip()
+            if line:
+                progress(line)
+    except docker.errors.APIError as exc:
+        raise SandboxError(f"docker build of {tag} failed: {exc}") from exc
+
+
+def python_packages(spec: ImageSpec, into: Path, progress: Progress) -> Path:
+    """Wheels of `spec.python` for the image's Python and platform, installed into `into` by the host's pip (from the
+    package index it is configured for; nothing runs in the image to fetch them)."""
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(into), "--only-binary=:all:"]
+    cmd += [
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--abi",
+        f"cp{PYTHON_VERSION.replace('.', '')}",
+    ]
+    cmd += [arg for platform in WHEEL_PLATFORMS for arg in ("--platform", platform)]
+    progress("$ " + " ".join([*cmd, *spec.python]))
+    _stream([*cmd, *spec.python], progress)
+    shutil.rmtree(into / "bin", ignore_errors=True)  # console scripts with the host's interpreter in their #!
+    return into
+
+
+def build_base(progress: Progress, spec: ImageSpec = DEFAULT) -> str:
+    """debootstrap a minbase rootfs with python3 (and the spec's Debian packages) and import it as the base image
+    (needs root and debootstrap)."""
+    tag = base_tag(spec)
+    include = base_recipe(spec)["include"]
+    assert isinstance(include, list)
     if shutil.which("debootstrap") is None:
         raise SandboxUnavailable("debootstrap is not installed", fix="bash scripts/ensure-docker.sh")
     if os.geteuid() != 0:
-        raise SandboxUnavailable("building the base image needs root (debootstrap)", fix=f"sudo {FIX_IMAGE}")
+        raise SandboxUnavailable(
+            "building the base image needs root (debootstrap)", fix=f"sudo {spec.build_command()}"
+        )
     root = Path(tempfile.mkdtemp(prefix="agentkit-rootfs-", dir="/var/tmp"))
     try:
         cmd = [
             "debootstrap",
             f"--variant={BASE_RECIPE['variant']}",
-            f"--include={','.join(BASE_RECIPE['include'])}",
+            f"--include={','.join(include)}",
         ]
         cmd += [str(BASE_RECIPE["suite"]), str(root)]
         if mirror := os.environ.get("AGENTKIT_DEBIAN_MIRROR"):
@@ -207,15 +338,17 @@ def _stream(cmd: list[str], progress: Progress) -> None:
 
 
 def list_images() -> list[dict[str, object]]:
-    """Every sandbox image (base and runner layers) with whether the current code uses it."""
-    current = {image_tag(), base_tag()}
+    """Every sandbox image (base and runner layers) with whether the current code uses it. Images of custom specs
+    (`agentkit-sandbox-<name>` for a name that is not built in) count as used: prune never removes them."""
+    current = {t for spec in [*BUILTIN.values(), *_specs.values()] for t in (image_tag(spec), base_tag(spec))}
+    builtin_repos = {spec.repo for spec in BUILTIN.values()}
     out = []
-    for repo in (BASE_REPO, IMAGE_REPO):
+    for repo in sorted({BASE_REPO, *_sandbox_repos()}):
+        custom = repo != BASE_REPO and repo not in builtin_repos
         for img in engine.client().api.images(name=repo):
             for tag in img.get("RepoTags") or []:
-                out.append(
-                    {"tag": tag, "id": img["Id"], "size": img.get("Size", 0), "current": tag in current}
-                )
+                used = tag in current or custom
+                out.append({"tag": tag, "id": img["Id"], "size": img.get("Size", 0), "current": used})
     return out
 
 
@@ -232,3 +365,14 @@ def prune_images() -> list[str]:
 def leftover_build_dirs() -> list[Path]:
     """Temporary rootfs directories of interrupted builds."""
     return sorted(Path("/var/tmp").glob("agentkit-rootfs-*"))
+
+
+def _sandbox_repos() -> set[str]:
+    """The default image's repository and every agentkit-sandbox-<name> one on the engine."""
+    repos = {IMAGE_REPO}
+    for img in engine.client().api.images(filters={"label": f"{engine.LABEL}.image=1"}):
+        for tag in img.get("RepoTags") or []:
+            repo = tag.rsplit(":", 1)[0]
+            if repo.startswith(IMAGE_REPO):
+                repos.add(repo)
+    return repos

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,15 @@ _UNITS = {"": 1, "k": 1024, "m": MiB, "g": 1024 * MiB}
 
 WORK_DIR = "/work"
 NOBODY = "65534:65534"
+UID_BASE = 1_000_000
+RUNNER_CAPS = [
+    "SETUID",
+    "SETGID",
+    "KILL",
+    "SYS_RESOURCE",
+]  # the runner keeps these; user code has none (runner_privs)
+INODE_BYTES = 1024  # kernel memory an empty file on tmpfs costs (inode + dentry), for the memory budget
+RUNNER_HEADROOM = 64 * 1024 * 1024  # memory kept free of tmpfs for the runner and the code's processes
 
 
 def parse_size(value: int | str) -> int:
@@ -47,11 +57,17 @@ class SandboxLimits:
     """Size of the tmpfs mounted on /tmp."""
     shm_size: int | str = "16m"
     """Size of /dev/shm."""
+    work_inodes: int = 32768
+    """Files and directories /work may hold (empty files cost kernel memory that no size limit counts)."""
+    tmp_inodes: int = 8192
+    """Files and directories /tmp may hold (and /dev/shm, a tenth of it)."""
     network: str = "none"
     """Docker network mode; "none" means no interface but loopback."""
     read_only_root: bool = True
-    user: str = NOBODY
-    """uid:gid the runner and all code run as (nobody)."""
+    user: str | None = None
+    """uid:gid the code runs as; None draws a fresh uid per sandbox. The runner runs as the uid just below it."""
+    runtime: str | None = None
+    """OCI runtime of the container: None for the engine's default (runc), "runsc" for gVisor where installed."""
     nofile: int = 1024
     """RLIMIT_NOFILE (open files)."""
     fsize: int | str = "128m"
@@ -70,10 +86,29 @@ class SandboxLimits:
     def replace(self, **changes: Any) -> SandboxLimits:
         return dataclasses.replace(self, **changes)
 
-    def host_config(self) -> dict[str, Any]:
-        """Keyword arguments for the SDK's `create_host_config` that enforce these limits (the user is separate)."""
+    def budget_check(self) -> None:
+        """Memory the code can hold outside any process (tmpfs files and their inodes) must leave room in the memory
+        limit for the runner: when the OOM killer has killed every process of the code, the runner must fit."""
+        outside = (
+            parse_size(self.work_size)
+            + parse_size(self.tmp_size)
+            + parse_size(self.shm_size)
+            + (self.work_inodes + self.tmp_inodes + self.tmp_inodes // 10) * INODE_BYTES
+        )
+        if outside + RUNNER_HEADROOM > parse_size(self.memory):
+            raise ValueError(
+                f"work_size + tmp_size + shm_size and their inodes ({outside >> 20} MiB) must stay "
+                f"{RUNNER_HEADROOM >> 20} MiB below memory ({parse_size(self.memory) >> 20} MiB): "
+                "raise memory or lower them"
+            )
+
+    def host_config(self, code_uid: int = 65534, caps: list[str] | None = None) -> dict[str, Any]:
+        """Keyword arguments for the SDK's `create_host_config` that enforce these limits; `code_uid` owns /work, and
+        the runner may keep `caps` (by default RUNNER_CAPS; user code never has any)."""
+        self.budget_check()
         memory = parse_size(self.memory)
-        return {
+        tmpfs = "rw,nosuid,nodev,noexec"
+        config: dict[str, Any] = {
             "network_mode": self.network,
             "mem_limit": memory,
             "memswap_limit": memory,
@@ -81,19 +116,32 @@ class SandboxLimits:
             "nano_cpus": int(self.cpus * 1e9),
             "read_only": self.read_only_root,
             "tmpfs": {
-                WORK_DIR: f"rw,exec,nosuid,nodev,size={parse_size(self.work_size)},mode=0700,"
-                f"uid={self.user.split(':')[0]},gid={self.user.split(':')[-1]}",
-                "/tmp": f"rw,noexec,nosuid,nodev,size={parse_size(self.tmp_size)},mode=1777",
+                WORK_DIR: f"rw,exec,nosuid,nodev,size={parse_size(self.work_size)},nr_inodes={self.work_inodes},"
+                f"mode=0700,uid={code_uid},gid={code_uid}",
+                "/tmp": f"{tmpfs},size={parse_size(self.tmp_size)},nr_inodes={self.tmp_inodes},mode=1777",
+                "/dev/shm": f"{tmpfs},size={parse_size(self.shm_size)},nr_inodes={self.tmp_inodes // 10},mode=1777",
             },
-            "shm_size": parse_size(self.shm_size),
             "cap_drop": ["ALL"],
+            "cap_add": list(RUNNER_CAPS if caps is None else caps),
             "security_opt": ["no-new-privileges"],
+            "log_config": {"type": "none", "config": {}},
             "ulimits": [
                 {"name": "nofile", "soft": self.nofile, "hard": self.nofile},
                 {"name": "fsize", "soft": parse_size(self.fsize), "hard": parse_size(self.fsize)},
                 {"name": "core", "soft": 0, "hard": 0},
             ],
         }
+        if self.runtime:
+            config["runtime"] = self.runtime
+        return config
+
+    def uids(self) -> tuple[int, int]:
+        """(runner uid, code uid) for a new sandbox: drawn from a range of 2**28 pairs unless `user` is set."""
+        if self.user is not None:
+            code = int(self.user.split(":")[0])
+            return code - 1, code
+        runner = UID_BASE + 2 * secrets.randbelow(1 << 28)
+        return runner, runner + 1
 
     def runner_options(self, timeout: float | None) -> dict[str, Any]:
         """Per-execution limits the runner enforces inside the container."""

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from agentkit.sandbox.errors import SandboxDied, SandboxError
+from agentkit.sandbox.image import ImageSpec
 from agentkit.sandbox.limits import SandboxLimits
 from agentkit.sandbox.sandbox import Sandbox
 
@@ -33,6 +34,7 @@ class SandboxPool:
         size: int = 2,
         *,
         limits: SandboxLimits | None = None,
+        image: str | ImageSpec | None = None,
         image_tag: str | None = None,
         max_starting: int = 4,
     ) -> None:
@@ -40,6 +42,7 @@ class SandboxPool:
             raise ValueError("size must be >= 0")
         self.size = size
         self.limits = limits or SandboxLimits()
+        self.image = image if image is not None else image_tag
         self.image_tag = image_tag
         self._ready: list[Sandbox] = []
         self._starting = 0
@@ -119,7 +122,7 @@ class SandboxPool:
             return sb
         self._fill()
         self.stats["cold_acquires"] += 1
-        return await Sandbox(self.limits, image_tag=self.image_tag).start()
+        return await Sandbox(self.limits, image=self.image).start()
 
     async def release(self, sb: Sandbox) -> None:
         """Give a sandbox back: it is destroyed (never reused) in the background, and the pool tops up."""
@@ -154,7 +157,7 @@ class SandboxPool:
         changed, gate = self._primitives()
         try:
             async with gate:
-                sb = await Sandbox(self.limits, image_tag=self.image_tag).start()
+                sb = await Sandbox(self.limits, image=self.image).start()
             if self._closed:
                 await sb.close()
             else:

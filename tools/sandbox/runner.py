@@ -23,7 +23,6 @@ sibling modules hold the rest: `runner_wire` (constants, framing), `runner_procs
 ships every `runner*.py` next to this file; its tag hashes all of them (image.py).
 """
 
-import errno
 import os
 import signal
 import sys
@@ -33,9 +32,12 @@ import time
 # so that user code (run by a fork of this process) sees the sys.path it would see anywhere else.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
+from runner_files import op_get_file, op_put_file  # noqa: E402
 from runner_kernel import Kernel, op_python  # noqa: E402
-from runner_output import collect, exec_answer  # noqa: E402
+from runner_output import Capture, collect, exec_answer  # noqa: E402
+from runner_privs import drop_to_runner, seccomp_installed, uids  # noqa: E402
 from runner_procs import (  # noqa: E402
+    ExitWatch,
     for_user_code,
     fork_clearing,
     kill_all,
@@ -44,7 +46,7 @@ from runner_procs import (  # noqa: E402
     set_dumpable,
     wait_status,
 )
-from runner_wire import PROTOCOL, SPAWN_ENV, WORK, Channel  # noqa: E402
+from runner_wire import MAX_MESSAGE, PROTOCOL, SPAWN_ENV, WORK, Channel, close_fds_except  # noqa: E402
 
 sys.path.remove(_HERE)
 
@@ -57,7 +59,12 @@ def op_shell(req, command, kernel):
     started = time.monotonic()
     r_out, w_out = os.pipe()
     r_err, w_err = os.pipe()
-    pid = fork_clearing(spare=[kernel.pid] if kernel.pid else [])
+    try:
+        pid = _fork_for_shell(kernel)
+    except OSError:
+        for fd in (r_out, w_out, r_err, w_err):
+            os.close(fd)
+        return exec_answer(*_no_fork_answer(), opts, started, exit_code=126)
     if pid == 0:
         try:
             os.setsid()
@@ -65,7 +72,7 @@ def op_shell(req, command, kernel):
             os.dup2(null, 0)
             os.dup2(w_out, 1)
             os.dup2(w_err, 2)
-            os.closerange(3, 65536)
+            close_fds_except()
             for_user_code()
             for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
                 signal.signal(sig, signal.SIG_DFL)
@@ -75,67 +82,41 @@ def op_shell(req, command, kernel):
             os._exit(127)
     os.close(w_out)
     os.close(w_err)
-    pidfd = os.pidfd_open(pid)
-    out, err, why = collect(r_out, r_err, [pidfd], started + opts["timeout"], opts)
-    os.close(pidfd)
+    watch = ExitWatch(pid)
+    out, err, why = collect(
+        r_out, r_err, [watch.fd], started + opts["timeout"], opts, exits={watch.fd: watch.exited}
+    )
+    watch.close()
     kill_group(pid)  # background jobs of the command end with it
-    if why != "done":
-        kill_all(spare=[kernel.pid] if kernel.pid else [])
+    kernel.settle()  # and so does everything else it started (setsid, double forks)
     code = wait_status(pid)
     return exec_answer(out, err, why, opts, started, exit_code=code)
 
 
-# -- files -----------------------------------------------------------------------------------------------------------
-
-
-def resolve(path):
-    return os.path.normpath(os.path.join(WORK, path))
-
-
-def op_put_file(req, channel):
-    path = resolve(req["path"])
-    size = req["size"]
+def _fork_for_shell(kernel):
+    """Fork past an exhausted pids limit: first kill what the code left running, then, if the kernel's own threads
+    hold the pids, the kernel too (its variables are lost, which the next Python call reports)."""
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, req.get("mode", 0o644))
-    except OSError:
-        channel.read_payload_to(size, lambda _: None)
-        raise
-    failure = []
-
-    def sink(chunk):
-        if failure:
-            return
-        try:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
-        except OSError as exc:
-            failure.append(exc)
-
-    try:
-        channel.read_payload_to(size, sink)
-    finally:
-        os.close(fd)
-    if failure:
-        raise failure[0]
-    return {"ok": True, "path": path, "bytes": size}, b""
+        return fork_clearing(spare=[kernel.pid] if kernel.pid else [])
+    except BlockingIOError:
+        if kernel.pid is None:
+            raise
+        kernel.stop()
+        kernel.lost = True
+        return fork_clearing(spare=())
 
 
-def op_get_file(req):
-    path = resolve(req["path"])
-    size = os.stat(path).st_size
-    if size > req["max_bytes"]:
-        raise OSError(errno.EFBIG, f"{path} is {size} bytes, more than the {req['max_bytes']} bytes allowed")
-    with open(path, "rb") as f:
-        data = f.read(req["max_bytes"] + 1)
-    return {"ok": True, "path": path}, data
+def _no_fork_answer():
+    out, err = Capture(1024), Capture(1024)
+    err.add(b"[the command could not start: the sandbox's process limit stays exhausted]\n")
+    return out, err, "done"
 
 
 # -- main loop -------------------------------------------------------------------------------------------------------
 
 
 def main():
+    drop_to_runner()  # uid R, four capabilities, oom_score_adj -1000, our seccomp filter (runner_privs)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # init with a handler could be signalled from inside
     set_dumpable(False)
     channel = Channel(os.dup(0), os.dup(1))
@@ -145,7 +126,18 @@ def main():
     os.chdir(WORK)
     kernel = Kernel()
     kernel.start(channel)
-    channel.send({"id": 0, "ok": True, "op": "hello", "protocol": PROTOCOL, "python": sys.version.split()[0]})
+    kernel.settle()
+    channel.send(
+        {
+            "id": 0,
+            "ok": True,
+            "op": "hello",
+            "protocol": PROTOCOL,
+            "python": sys.version.split()[0],
+            "uids": uids,
+            "seccomp": seccomp_installed(),
+        }
+    )
     while True:
         try:
             req = channel.receive(idle=reap)
@@ -170,12 +162,16 @@ def main():
                     header, data = {"ok": False, "error": f"unknown op {op!r}", "errno": 0}, b""
         except OSError as exc:
             header, data = (
-                {"ok": False, "error": f"{type(exc).__name__}: {exc}", "errno": exc.errno or 0},
+                {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE], "errno": exc.errno or 0},
                 b"",
             )
         except Exception as exc:
             header, data = (
-                {"ok": False, "error": f"runner error: {type(exc).__name__}: {exc}", "errno": 0},
+                {
+                    "ok": False,
+                    "error": f"runner error: {type(exc).__name__}: {exc}"[:MAX_MESSAGE],
+                    "errno": 0,
+                },
                 b"",
             )
         header["id"] = req.get("id")

@@ -45,10 +45,13 @@ class Capture:
         return bytes(self.head) + marker + bytes(self.tail)
 
 
-def collect(out_fd, err_fd, done_fds, deadline, opts):
+def collect(out_fd, err_fd, done_fds, deadline, opts, settled=None, exits=None):
     """Read both pipes until one of `done_fds` is readable, the deadline passes or output exceeds the kill limit.
 
-    Returns (captures, why) with why in {"done", "timeout", "output"}; the pipes are closed on return.
+    `exits` maps a done fd to a check that it really is done (runner_procs.ExitWatch.exited). With `settled`, the
+    last of `done_fds` readable is not enough: `settled()` must also hold (the kernel's answer
+    counts once its process is idle again; output it writes meanwhile is still read). Returns (captures, why) with
+    why in {"done", "timeout", "output"}; the pipes are closed on return.
     """
     caps = {out_fd: Capture(opts["max_output"]), err_fd: Capture(opts["max_output"])}
     sel = selectors.DefaultSelector()
@@ -59,19 +62,28 @@ def collect(out_fd, err_fd, done_fds, deadline, opts):
         sel.register(fd, selectors.EVENT_READ)
     why = None
     open_fds = set(caps)
+    waiting = False
     while why is None:
         left = deadline - time.monotonic()
         if left <= 0:
             why = "timeout"
             break
-        for key, _ in sel.select(min(left, 0.25)):
+        for key, _ in sel.select(min(left, 0.0002 if waiting else 0.25)):
             fd = key.fd
             if fd in done_fds:
-                why = "done"
+                if exits and fd in exits and not exits[fd]():
+                    continue
+                if settled is None or fd != done_fds[-1]:
+                    why = "done"
+                elif not waiting:
+                    waiting = True
+                    sel.unregister(fd)
             elif fd in open_fds:
                 if not _drain(fd, caps[fd], CHUNK * 4):
                     sel.unregister(fd)
                     open_fds.discard(fd)
+        if why is None and waiting and settled():
+            why = "done"
         if sum(c.total for c in caps.values()) > opts["kill_output"]:
             why = "output"
         reap()

@@ -9,6 +9,8 @@ import os
 import signal
 import time
 
+from runner_privs import become_user
+
 statuses: dict[int, int] = {}  # pid -> wait status of children reaped by reap()
 
 
@@ -64,6 +66,62 @@ def _stat(pid):
     return fields[0], int(fields[3])
 
 
+class ExitWatch:
+    """A descriptor that becomes readable when child `pid` exits: its pidfd, or, where pidfd_open(2) is missing
+    (gVisor), a self-pipe that SIGCHLD wakes, shared by all watches; `exited()` then says whether it was this child."""
+
+    _wake = None
+
+    def __init__(self, pid):
+        self.pid = pid
+        try:
+            self.fd, self.own = os.pidfd_open(pid), True
+        except OSError:
+            self.fd, self.own = ExitWatch._wakeup(), False
+
+    @classmethod
+    def _wakeup(cls):
+        if cls._wake is None:
+            r, w = os.pipe()
+            for fd in (r, w):
+                os.set_blocking(fd, False)
+            signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that the wakeup fd gets the signal
+            signal.set_wakeup_fd(w)
+            cls._wake = r
+        return cls._wake
+
+    def exited(self):
+        if self.own:
+            return True
+        try:
+            while os.read(self.fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+        reap()
+        return self.pid in statuses
+
+    def close(self):
+        if self.own:
+            os.close(self.fd)
+
+
+def zombies_of(parent):
+    """Pids of exited children of `parent` that it has not reaped yet."""
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == b"Z" and int(fields[1]) == parent:
+            found.append(int(p))
+    return found
+
+
 def kill_group(pgid):
     """SIGKILL a process group and wait (briefly) until none of it is alive, so the next request starts clean."""
     for _ in range(200):
@@ -87,15 +145,18 @@ def _group_alive(pgid):
 
 
 def kill_all(spare=()):
-    """SIGKILL every process in the container except init (us) and `spare`; freeze first so nothing can fork."""
+    """SIGKILL every process in the container except init (us) and `spare`; freeze first so nothing can fork.
+    Returns how many processes it had to kill."""
     spare = {1, os.getpid(), *spare}
+    killed = 0
     for _ in range(100):
         victims = [
             int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in spare and _is_live(int(p))
         ]
         if not victims:
             reap()
-            return True
+            return killed
+        killed += len(victims)
         for sig in (signal.SIGSTOP, signal.SIGKILL):
             for pid in victims:
                 try:
@@ -104,7 +165,7 @@ def kill_all(spare=()):
                     pass
         reap()
         time.sleep(0.002)
-    return False
+    return killed
 
 
 def fork_clearing(spare):
@@ -125,12 +186,8 @@ def set_dumpable(flag):
 
 
 def for_user_code():
-    """In a child about to run user code: be the OOM killer's first choice, and default signal handling."""
+    """In a child about to run user code: the code's uid without capabilities, the OOM killer's first choice for good
+    (runner_privs), and default signal handling."""
+    become_user()
     set_dumpable(True)  # our /proc/self files belong to us again (the runner itself is non-dumpable)
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
-    except OSError:
-        pass
     signal.signal(signal.SIGINT, signal.default_int_handler)
-

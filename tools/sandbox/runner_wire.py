@@ -12,6 +12,9 @@ import struct
 PROTOCOL = 1
 WORK = os.environ.get("HOME", "/work")
 CHUNK = 1 << 16
+MAX_NAME = 200  # characters of an exception's class name in an answer
+MAX_MESSAGE = 4000  # characters of an exception's message or of an error
+MAX_REQUEST = 1 << 20  # bytes of a request's header
 EXIT_KILLED = 128 + signal.SIGKILL
 SPAWN_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -52,6 +55,8 @@ class Channel:
 
     def receive(self, idle):
         (length,) = struct.unpack(">I", self.read(4, idle))
+        if length > MAX_REQUEST:
+            raise EOFError  # not our host: stop rather than read on out of step
         header = json.loads(self.read(length))
         return header
 
@@ -75,3 +80,13 @@ class Channel:
         while view:
             n = os.write(self.fd_out, view)
             view = view[n:]
+
+
+def close_fds_except(*keep):
+    """Close every descriptor from 3 up but `keep` (close_range(2) underneath): what runs user code inherits none of
+    the runner's descriptors."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)

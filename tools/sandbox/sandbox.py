@@ -14,19 +14,26 @@ request) is dead: every later call raises `SandboxDied`, and its container is re
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from agentkit.sandbox import engine, image
-from agentkit.sandbox.errors import FIX_IMAGE, SandboxDied, SandboxError, SandboxUnavailable
+from agentkit.sandbox import engine
+from agentkit.sandbox import image as image_mod
+from agentkit.sandbox.errors import SandboxDied, SandboxError, SandboxUnavailable
 from agentkit.sandbox.limits import SandboxLimits, parse_size
 from agentkit.sandbox.stream import AttachStream
 
 log = logging.getLogger("agentkit.sandbox")
 HELLO_TIMEOUT = 30.0
+FIX_RUNSC = (
+    "apt-get install runsc, then register it: add "
+    '{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}}} '
+    "to /etc/docker/daemon.json and reload the engine (kill -HUP $(pidof dockerd))"
+)
 
 
 @dataclass(frozen=True)
@@ -68,17 +75,33 @@ class ExecResult:
             output_limited=bool(header.get("output_limited")),
             stdout_bytes=int(header.get("stdout_total", 0)),
             stderr_bytes=int(header.get("stderr_total", 0)),
-            exc_type=header.get("exc_type"),
-            exc_message=header.get("exc_message"),
+            exc_type=_text(header.get("exc_type")),
+            exc_message=_text(header.get("exc_message")),
             state_reset=bool(header.get("state_reset")),
         )
+
+
+def _text(value: Any) -> str | None:
+    """A string field of an answer as valid text: JSON can carry lone surrogates (`\\ud800`) that no encoder
+    accepts later, so they become U+FFFD here, like invalid bytes in the output."""
+    if not isinstance(value, str):
+        return None
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 class Sandbox:
     """A started container with its runner; use as `async with`, or `await start()` and `await close()`."""
 
-    def __init__(self, limits: SandboxLimits | None = None, *, image_tag: str | None = None) -> None:
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        *,
+        image: str | image_mod.ImageSpec | None = None,
+        image_tag: str | None = None,
+    ) -> None:
+        """`image`: a built-in image's name ("data"), an `ImageSpec`, or a tag; `image_tag` is the older spelling."""
         self.limits = limits or SandboxLimits()
+        self.image: str | image_mod.ImageSpec | None = image if image is not None else image_tag
         self.image_tag = image_tag
         self.container_id: str | None = None
         self._removed_id: str | None = None
@@ -88,6 +111,9 @@ class Sandbox:
         self._dead: str | None = None
         self._closed = False
         self.started_at = 0.0
+        self.uid: int | None = None
+        """The uid the code runs as in this sandbox (its own: drawn per sandbox unless `limits.user` is set)."""
+        self.hello: dict[str, Any] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------------
 
@@ -105,15 +131,14 @@ class Sandbox:
         address = engine.EngineAddress.from_env()
         await engine.call(engine.client)
         await engine.call(engine.reap_once)
-        self.image_tag = await engine.call(image.require_image, self.image_tag)
+        self.image_tag = await engine.call(image_mod.require_image, self.image)
         try:
-            cid = await engine.call_to_completion(self._create)
-            self._stream = await AttachStream.open(address, cid)
-            await engine.call(engine.client().api.start, cid)
+            stream = await self._create_and_start(address)
             async with asyncio.timeout(HELLO_TIMEOUT):
-                hello, _ = await self._stream.receive()
+                hello, _ = await stream.receive()
             if hello.get("op") != "hello":
                 raise SandboxDied(f"the runner sent {hello!r} instead of its hello")
+            self.hello = hello
         except BaseException as exc:
             stderr = self._runner_stderr()
             await asyncio.shield(self._destroy(f"start failed: {type(exc).__name__}: {exc}"))
@@ -124,32 +149,64 @@ class Sandbox:
         log.debug("sandbox %s started in %.3f s", self.short_id, self.started_at - t0)
         return self
 
-    def _create(self) -> str:
+    async def _create_and_start(self, address: engine.EngineAddress) -> AttachStream:
+        """Create, attach, start. An engine whose host withholds CAP_SYS_RESOURCE from every container (runc: "unable
+        to apply caps") gets the runner without it, from then on in this process (`engine.runner_caps`)."""
+        import docker.errors
+
+        while True:
+            caps = list(engine.runner_caps)
+            cid = await engine.call_to_completion(self._create, caps)
+            self._stream = await AttachStream.open(address, cid)
+            try:
+                await engine.call(engine.client().api.start, cid)
+                return self._stream
+            except docker.errors.APIError as exc:
+                if "apply caps" not in str(exc) or "SYS_RESOURCE" not in caps:
+                    raise
+            log.info("this engine cannot grant CAP_SYS_RESOURCE: the runner's OOM score cannot be protected")
+            if "SYS_RESOURCE" in engine.runner_caps:
+                engine.runner_caps.remove("SYS_RESOURCE")
+            self._stream.close()
+            self._stream = None
+            self.container_id = None
+            await engine.call_to_completion(engine.remove_container, cid)
+
+    def _create(self, caps: list[str]) -> str:
         """Create the container (blocking; on an engine thread). The id is recorded here, in the thread, so that a
         cancellation of `start()` during this call still knows what to remove."""
         import docker.errors
 
         api = engine.client().api
         try:
-            created = self._create_with(api)
+            created = self._create_with(api, caps)
         except docker.errors.ImageNotFound as exc:
-            image.forget(str(self.image_tag))
+            image_mod.forget(str(self.image_tag))
             raise SandboxUnavailable(
-                f"the sandbox image {self.image_tag} is not built", fix=FIX_IMAGE
+                f"the sandbox image {self.image_tag} is not built", fix=image_mod.fix_for(str(self.image_tag))
             ) from exc
+        except docker.errors.APIError as exc:
+            if self.limits.runtime and "runtime" in str(exc):
+                raise SandboxUnavailable(
+                    f"the engine has no runtime {self.limits.runtime!r}", fix=FIX_RUNSC
+                ) from exc
+            raise
         self.container_id = created["Id"]
         engine.track(created["Id"])
         return str(created["Id"])
 
-    def _create_with(self, api: Any) -> dict[str, Any]:
+    def _create_with(self, api: Any, caps: list[str]) -> dict[str, Any]:
+        runner_uid, self.uid = self.limits.uids()
         return api.create_container(
             self.image_tag,
             stdin_open=True,  # with detach=False the SDK also sets StdinOnce: when the owner's attach
             # closes (even by SIGKILL), the runner's stdin ends and it exits after the current request
             tty=False,
             labels=engine.labels(),
-            user=self.limits.user,
-            host_config=api.create_host_config(**self.limits.host_config()),
+            user="0:0",  # the runner drops to runner_uid at once, keeping four capabilities (runner_privs.py)
+            working_dir="/",
+            environment={"AGENTKIT_UIDS": f"{runner_uid}:{self.uid}"},
+            host_config=api.create_host_config(**self.limits.host_config(self.uid, caps=caps)),
         )
 
     async def close(self) -> None:
@@ -190,6 +247,24 @@ class Sandbox:
     def died_reason(self) -> str | None:
         return None if self._closed else self._dead
 
+    async def _death_reason(self) -> str:
+        """Why the runner is gone, as precisely as the engine can tell (the OOM killer, a signal, its own error)."""
+        stderr = self._runner_stderr()
+        state: dict[str, Any] = {}
+        if self.container_id is not None:
+            try:
+                info = await engine.call(engine.client().api.inspect_container, self.container_id)
+                state = info.get("State", {})
+            except Exception:  # noqa: BLE001 - the reason is a courtesy; the death is reported either way
+                pass
+        if state.get("OOMKilled"):
+            return (
+                "the container's runner was killed by the out-of-memory killer: the code held more than the "
+                f"{self.limits.memory} memory limit outside what the killer could reclaim from it ({stderr})"
+            )
+        code = state.get("ExitCode")
+        return f"the container's runner is gone (exit code {code}; {stderr})"
+
     def _runner_stderr(self) -> str:
         text = self._stream.stderr_text() if self._stream is not None else ""
         return text.strip() or "(the runner wrote nothing to stderr)"
@@ -217,8 +292,7 @@ class Sandbox:
                 await asyncio.shield(self._destroy(reason))
                 raise SandboxDied(f"sandbox {self.short_id}: {reason}") from exc
             except (EOFError, ConnectionError) as exc:
-                stderr = self._runner_stderr()
-                reason = f"the container's runner is gone ({stderr})"
+                reason = await self._death_reason()
                 await asyncio.shield(self._destroy(reason))
                 raise SandboxDied(f"sandbox {self.short_id}: {reason}") from exc
             except BaseException:  # cancelled mid-request or a protocol error: the stream is out of step
@@ -253,8 +327,10 @@ class Sandbox:
     async def put_file(self, path: str, data: bytes | str, *, mode: int = 0o644) -> str:
         """Write a file (relative paths are under /work); returns its absolute path in the sandbox."""
         payload = data.encode() if isinstance(data, str) else bytes(data)
+        if len(payload) > parse_size(self.limits.max_file):
+            raise OSError(errno.EFBIG, f"{len(payload)} bytes are more than max_file allows", path)
         answer, _ = await self._request(
-            {"op": "put_file", "path": path, "mode": mode},
+            {"op": "put_file", "path": path, "mode": mode, "max_bytes": parse_size(self.limits.max_file)},
             payload,
             wait=self.limits.timeout + self.limits.grace,
         )

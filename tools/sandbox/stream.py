@@ -21,6 +21,7 @@ from agentkit.sandbox.errors import SandboxDied, SandboxProtocolError
 
 STDOUT, STDERR = 1, 2
 MAX_HEADER = 1 << 20
+MAX_PAYLOAD = 1 << 31  # far above any answer the runner's caps allow
 
 
 class AttachStream:
@@ -69,7 +70,12 @@ class AttachStream:
             header = json.loads(await self._read(length))
         except ValueError as exc:
             raise SandboxProtocolError(f"the runner sent a header that is not JSON: {exc}") from exc
-        payload = await self._read(int(header.get("size", 0)))
+        size = header.get("size", 0) if isinstance(header, dict) else None
+        if not isinstance(size, int) or not 0 <= size <= MAX_PAYLOAD:
+            raise SandboxProtocolError(
+                f"the runner announced a payload of {size!r} bytes; the stream is corrupt"
+            )
+        payload = await self._read(size)
         return header, payload
 
     async def _read(self, n: int) -> bytes:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from agentkit.console import safe_text
 from agentkit.errors import ToolError
 from agentkit.sandbox.errors import SandboxDied, SandboxUnavailable
+from agentkit.sandbox.image import BUILTIN, ImageSpec
 from agentkit.sandbox.limits import SandboxLimits, parse_size
 from agentkit.sandbox.pool import SandboxPool
 from agentkit.sandbox.sandbox import ExecResult, Sandbox
@@ -86,12 +88,14 @@ def render(result: ExecResult, *, limits: SandboxLimits) -> str:
     text = "\n".join(p.rstrip("\n") for p in parts)
     if notes:
         text += ("\n" if text else "") + "\n".join(f"[{n}]" for n in notes)
-    return text or "(no output)"
+    return (
+        safe_text(text) or "(no output)"
+    )  # escape sequences shown, never interpreted, wherever it is printed
 
 
 def _make(kind: str, pool: SandboxPool, name: str) -> Tool:
     arg = "code" if kind == "python" else "command"
-    description = f"{DESCRIPTIONS[kind]} {_limits_text(pool.limits)}."
+    description = f"{DESCRIPTIONS[kind]} {_packages_text(pool, kind)}{_limits_text(pool.limits)}."
 
     async def execute(**arguments: str) -> str:
         try:
@@ -138,6 +142,16 @@ def _pool(pool: SandboxPool | None, limits: SandboxLimits | None) -> SandboxPool
     return _default_pool
 
 
+def _packages_text(pool: SandboxPool, kind: str) -> str:
+    """What the model may import: the image spec's Python packages, else the standard library only."""
+    if kind != "python":
+        return ""
+    spec = pool.image if isinstance(pool.image, ImageSpec) else BUILTIN.get(str(pool.image or "default"))
+    if spec is None or not spec.python:
+        return "Standard library only (no pip). " if spec is not None else ""
+    return f"Installed beyond the standard library: {', '.join(spec.python)} (no pip). "
+
+
 def _limits_text(limits: SandboxLimits) -> str:
     return (
         f"No network. {limits.timeout:g} s per call, {limits.memory} memory, {limits.work_size} in /work "
@@ -148,7 +162,7 @@ def _limits_text(limits: SandboxLimits) -> str:
 DESCRIPTIONS = {
     "python": "Run Python 3 code in an isolated sandbox, like a notebook cell: variables, functions and imports "
     "persist between calls in this conversation, and the value of a final expression is printed. Use print() to "
-    "show results. Standard library only.",
+    "show results.",
     "shell": "Run a bash command in an isolated Debian sandbox and get its stdout, stderr and exit code. Background "
     "jobs end when the command returns.",
 }
