@@ -183,11 +183,11 @@ class AgentkitMCPServer:
         else:
             key = request.headers.get("mcp-session-id")
         if key is None:
-            session = self._new_session(f"stateless-{id(ctx)}")
+            once = self._new_session(f"stateless-{id(ctx)}")
             try:
-                yield session
+                yield once
             finally:
-                await session.aclose()
+                await once.aclose()
             return
         session = self.sessions.get(key)
         if session is None:
