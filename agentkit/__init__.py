@@ -8,6 +8,7 @@ own `tools.py` or `envs/` never shadows ours. Importing agentkit never imports t
 """
 
 from agentkit.backend import ChatDelta, ChatRequest, ModelBackend, ToolCallFragment, Usage
+from agentkit.context import ContextPolicy
 from agentkit.conversation import Conversation
 from agentkit.errors import (
     AgentkitError,
@@ -67,6 +68,7 @@ __all__ = [
     "ChatRequest",
     "ConfigurationError",
     "ContextLengthError",
+    "ContextPolicy",
     "Conversation",
     "DeveloperMessage",
     "Event",

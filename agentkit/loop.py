@@ -25,6 +25,8 @@ from typing import Any
 from agentkit import tracing
 from agentkit.approval import ApprovalCallback, Decision, decide
 from agentkit.backend import ChatRequest, ModelBackend, ResponseAssembler, Usage
+from agentkit.context import ContextPolicy, ContextWindow
+from agentkit.context import resolve as resolve_context
 from agentkit.errors import (
     AgentkitError,
     BackendError,
@@ -79,6 +81,7 @@ class _RunState:
     obs: Observer | None = None  # tracing / run log of this run; None when both are off
     approvals: Mapping[str, Decision] | None = None
     pending: list[ToolCall] = field(default_factory=list)
+    context: ContextWindow | None = None  # what is sent when the prompt nears the window (agentkit.context)
 
 
 class _StopRun(Exception):
@@ -94,7 +97,8 @@ class Agent:
     provider profile knows how). `deadline` is the wall-clock budget of one run in seconds; `tool_timeout` caps every
     tool call on top of each tool's own timeout. `retry` is the retry policy of each turn (default: the backend's
     `retry_policy`, else `RetryPolicy()`); `stream_retries` optionally caps how often the loop itself re-streams a cut
-    response within that budget.
+    response within that budget. `context_policy` shrinks what is sent when the prompt nears the model's window
+    (`agentkit.context`; "auto": on where the backend knows its window, None: off).
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class Agent:
         output_retries: int = 2,
         name: str = "agent",
         approve: ApprovalCallback | None = None,
+        context_policy: ContextPolicy | str | None = "auto",
     ) -> None:
         if max_turns < 1:
             raise ConfigurationError("max_turns must be at least 1")
@@ -141,6 +146,7 @@ class Agent:
         if self.output is not None and self.output.tool_name in self.toolset:
             raise ConfigurationError(f"a tool is named {self.output.tool_name!r}, the final-answer tool of output_type")
         self._tool_specs = self._specs(self.toolset)
+        self.context_policy = resolve_context(context_policy, model)  # type: ignore[arg-type]
 
     # -- public API ---------------------------------------------------------------------------------------------------
 
@@ -202,7 +208,9 @@ class Agent:
         if prompt and not isinstance(messages[0], SystemMessage):
             messages.insert(0, SystemMessage(content=prompt))
             first_new += 1
-        return _RunState(messages=messages, first_new=first_new, approvals=approvals, toolset=self.toolset, tool_specs=self._tool_specs)
+        context = ContextWindow(self.context_policy) if self.context_policy is not None else None
+        return _RunState(messages=messages, first_new=first_new, approvals=approvals, toolset=self.toolset,
+                         tool_specs=self._tool_specs, context=context)  # fmt: skip
 
     async def _events(self, state: _RunState) -> AsyncGenerator[Event, None]:
         run_ctx = RunContext()
@@ -302,8 +310,12 @@ class Agent:
     ) -> AsyncIterator[Event]:
         yield TurnStart(state.turns)
         budget = RetryBudget(self.retry, deadline=deadline)
+        if state.context is None:
+            messages = list(state.messages)
+        else:
+            messages = state.context.messages(state.messages, state.first_new, state.tool_specs)
         request = ChatRequest(
-            messages=list(state.messages),
+            messages=messages,
             tools=state.tool_specs,
             thinking=self.thinking,
             max_tokens=self.max_tokens,
@@ -353,6 +365,8 @@ class Agent:
         if state.obs is not None:
             state.obs.model_end(token, state.turns, assembler.usage, assembler.finish_reason, None)
         message = assembler.message(call_id_prefix=f"call_{state.turns}")
+        if state.context is not None:
+            state.context.observe(assembler.usage.prompt_tokens if assembler.usage is not None else None)
         if assembler.usage is not None:
             state.usage = state.usage + assembler.usage
         else:

@@ -40,13 +40,15 @@ class ModelRules:
     """What one model id needs. `thinks_by_default`: the model reasons unless told not to (V4, deepseek-reasoner).
     `can_disable_thinking`: whether `thinking=False` is honoured. `reasoning_efforts`: the values the server takes
     (None: anything is passed through); other common names are mapped by `EFFORT_ALIASES`. `deprecated`: a warning
-    logged once when the id is used."""
+    logged once when the id is used. `context_window`: the model's context size in tokens where known (the agent's
+    context policy is on by default then, see agentkit.context)."""
 
     policy: WirePolicy
     thinks_by_default: bool = False
     can_disable_thinking: bool = True
     reasoning_efforts: tuple[str, ...] | None = None
     deprecated: str | None = None
+    context_window: int | None = None
 
 
 # OpenAI-style effort names mapped onto DeepSeek V4's three levels (DeepSeek maps them the same way server-side).
@@ -99,11 +101,14 @@ _RETIRED = (
     "{model!r} is a legacy DeepSeek id: since 2026-04-24 it is served by deepseek-v4-flash ({mode}), and it was "
     "retired on 2026-07-24; use model='deepseek-v4-flash' (thinking={thinking})"
 )
-_V4 = ModelRules(DEEPSEEK_V4, thinks_by_default=True, reasoning_efforts=V4_EFFORTS)
+V4_WINDOW = 1_000_000  # DeepSeek's V4 API (flash and pro): a 1M-token context
+V32_WINDOW = 131_072  # DeepSeek-V3.2 weights: 128K tokens
+_V4 = ModelRules(DEEPSEEK_V4, thinks_by_default=True, reasoning_efforts=V4_EFFORTS, context_window=V4_WINDOW)
 _LEGACY_CHAT = ModelRules(
     DEEPSEEK_V4,
     thinks_by_default=False,
     reasoning_efforts=V4_EFFORTS,
+    context_window=V4_WINDOW,
     deprecated=_RETIRED.format(model="deepseek-chat", mode="non-thinking mode", thinking=False),
 )
 _LEGACY_REASONER = ModelRules(
@@ -111,9 +116,10 @@ _LEGACY_REASONER = ModelRules(
     thinks_by_default=True,
     can_disable_thinking=False,
     reasoning_efforts=V4_EFFORTS,
+    context_window=V4_WINDOW,
     deprecated=_RETIRED.format(model="deepseek-reasoner", mode="thinking mode", thinking=True),
 )
-_V32_WEIGHTS = ModelRules(DEEPSEEK_V32, thinks_by_default=False)
+_V32_WEIGHTS = ModelRules(DEEPSEEK_V32, thinks_by_default=False, context_window=V32_WINDOW)
 
 PROFILES: dict[str, Profile] = {
     "deepseek": Profile(

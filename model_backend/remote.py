@@ -89,6 +89,7 @@ class RemoteBackend:
             raise errors.ConfigurationError(f"provider {profile.name!r} needs a model id: pass model=...")
         self.model = model
         self.rules = profile.rules_for(model)
+        self.context_window = self.rules.context_window  # tokens, where the provider table knows it
         self.policy = policy or self.rules.policy
         self.base_url = (base_url or os.environ.get(profile.base_url_env) or profile.base_url).rstrip("/")
         key = api_key if api_key is not None else (os.environ.get(profile.api_key_env or "") or None)

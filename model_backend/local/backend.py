@@ -183,6 +183,7 @@ class LocalDSABackend:
             vocab_size=tokenizer.vocab_size,
             threads=threads,
         )
+        self.context_window = self.engine.context_len  # prompt plus answer, in tokens (agentkit.context)
 
     @staticmethod
     def _load(checkpoint: str | Path | None) -> tuple[DSATransformer, ChatTokenizer, dict[str, Any]]:
