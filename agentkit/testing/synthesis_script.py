@@ -100,7 +100,12 @@ def synthesis_script(body: dict[str, Any]) -> Reply:
     m = re.search(r"Category: (.+)", user)
     steps = _steps(m.group(1).strip() if m else "trip planning")
     done = sum(1 for msg in messages if msg.get("role") == "assistant")
-    return steps[min(done, len(steps) - 1)]
+    start = RESUME_AT if "Resumed:" in user else 0  # an interrupted category goes on after its kept task
+    return steps[min(start + done, len(steps) - 1)]
+
+
+RESUME_AT = 10
+"""The step after the first kept task (jon-total): where a resumed conversation starts."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
