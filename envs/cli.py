@@ -212,6 +212,8 @@ def _records(path: str, console: Console) -> tuple[list[tuple[int, TaskRecord]],
 
 def cmd_check(args: argparse.Namespace) -> int:
     from agentkit.envs.generator import check_task
+    from agentkit.envs.packages.cli import check_package_record
+    from agentkit.envs.packages.format import is_package_record
 
     console = Console(stderr=True)
     good, bad = _records(args.path, console)
@@ -223,7 +225,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         job = bar.add_task("checking", total=len(good), rate="")
         for no, rec in good:
             try:
-                reason = check_task(rec, determinism=not args.no_determinism)
+                if is_package_record(rec):  # its checks are the package gates, in the sandbox
+                    reason = check_package_record(rec)
+                else:
+                    reason = check_task(rec, determinism=not args.no_determinism)
             except SpecError as exc:
                 reason = f"invalid ({exc})"
             digest = rec.content_hash()
@@ -271,7 +276,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         console.print(f"  predicate: {p.collection}/{p.id}.{p.field} {p.op} {p.value!r}")
     if rec.verifier.answer:
         console.print(f"  answer check: {rec.verifier.answer.to_dict()}")
-    console.print(f"[dim]meta: {json.dumps(rec.meta)}[/dim]")
+    pkg = rec.meta.get("package")
+    if isinstance(pkg, dict):  # an environment package's task: its code is the solution and the verifier
+        console.print(f"[bold]Package[/bold] {pkg.get('name')} / task {pkg.get('task')}: {pkg.get('description', '')}")
+        for title, code in (("solution.py", pkg.get("solution_py", "")), ("verify.py", rec.verifier.program or "")):
+            console.print(f"[bold]{title}[/bold]")
+            console.print(code, markup=False, highlight=False)
+        pkg = {k: v for k, v in pkg.items() if k not in ("solution_py", "results")}
+    console.print(f"[dim]meta: {json.dumps({**rec.meta, **({'package': pkg} if pkg else {})})}[/dim]")
     return 0
 
 

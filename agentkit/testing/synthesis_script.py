@@ -100,4 +100,73 @@ def synthesis_script(body: dict[str, Any]) -> Reply:
     m = re.search(r"Category: (.+)", user)
     steps = _steps(m.group(1).strip() if m else "trip planning")
     done = sum(1 for msg in messages if msg.get("role") == "assistant")
+    start = RESUME_AT if "Resumed:" in user else 0  # an interrupted category goes on after its kept task
+    return steps[min(start + done, len(steps) - 1)]
+
+
+RESUME_AT = 10
+"""The step after the first kept task (jon-total): where a resumed conversation starts."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Escalation: the synthesizer asked for a harder variant of a task the solver always solved
+
+BOOK_FOR_JON = BOOK_SOLUTION.replace("Ana Lima", "Jon Berg")
+BOOK_FOR_JON_VERIFY = BOOK_VERIFY.replace("Ana Lima", "Jon Berg")
+BOOK_AND_TOTAL = '''def solve(tools):
+    flights = tools.search_flights(origin="Oslo", destination="Rome", day="2025-03-04")
+    cheapest = min([f for f in flights if f["seats"] > 0], key=lambda f: f["price"])
+    tools.book_flight(flight_id=cheapest["id"], passenger="Jon Berg")
+    bookings = tools.list_bookings(passenger="Jon Berg")
+    prices = {f["id"]: f["price"] for f in flights}
+    return f"Jon Berg has now paid {sum(prices.get(b['flight_id'], 0) for b in bookings)} in total"
+'''
+BOOK_AND_TOTAL_VERIFY = '''import re
+
+
+def verify(initial, final, answer):
+    open_flights = [f for f in initial["flights"]
+                    if (f["origin"], f["destination"], f["day"]) == ("Oslo", "Rome", "2025-03-04") and f["seats"] > 0]
+    cheapest = min(open_flights, key=lambda f: f["price"])
+    new = [b for b in final["bookings"] if b not in initial["bookings"]]
+    if len(new) != 1 or new[0]["flight_id"] != cheapest["id"] or new[0]["passenger"] != "Jon Berg":
+        return False, f"expected exactly one new booking for Jon Berg on {cheapest['id']}, got {new}"
+    seats = {f["id"]: f["seats"] for f in final["flights"]}
+    if any(seats[f["id"]] != f["seats"] - (f["id"] == cheapest["id"]) for f in initial["flights"]):
+        return False, "the seat counts are wrong"
+    prices = {f["id"]: f["price"] for f in initial["flights"]}
+    total = sum(prices[b["flight_id"]] for b in final["bookings"] if b["passenger"] == "Jon Berg")
+    numbers = [float(x) for x in re.findall(r"\\d+(?:\\.\\d+)?", answer or "")]
+    return total in numbers, "the answer must state Jon Berg's new total"
+'''
+ESCALATED_INSTRUCTIONS = {
+    1: "Book the cheapest flight with free seats from Oslo to Rome on 2025-03-04 for Jon Berg, and tell me what it "
+       "costs.",
+    2: "Book the cheapest flight with free seats from Oslo to Rome on 2025-03-04 for Jon Berg, then tell me how much "
+       "he has paid in total for his flights from Oslo to Rome that day, the new one included.",
+}  # fmt: skip
+
+
+def escalation_script(body: dict[str, Any]) -> Reply:
+    """A ScriptedServer script for `escalate_category`: round 1 turns a look-up into a booking (a state change the
+    solver still always gets right), round 2 chains the booking with the look-up."""
+    messages = body.get("messages", [])
+    user = next((m.get("content") or "" for m in messages if m.get("role") == "user"), "")
+    m = re.search(r"tasks/([a-z0-9-]+?-h(\d+))/", user)
+    if m is None:
+        return Reply(content="I was not asked for a harder variant.")
+    new, rnd = m.group(1), min(int(m.group(2)), 2)
+    solution, verify = (BOOK_FOR_JON, BOOK_FOR_JON_VERIFY) if rnd == 1 else (BOOK_AND_TOTAL, BOOK_AND_TOTAL_VERIFY)
+    task = {"instruction": ESCALATED_INSTRUCTIONS[rnd], "difficulty": 1 + rnd}
+    steps = [
+        Reply(reasoning="The task only reads. Harder: a booking the agent has to choose under a condition"
+              + (", then the look-up over the changed state." if rnd == 2 else "."),
+              tool_calls=[_w(f"tasks/{new}/task.json", json.dumps(task, indent=2))]),
+        Reply(reasoning="The solution, through the tools only.", tool_calls=[_w(f"tasks/{new}/solution.py", solution)]),
+        Reply(reasoning="The verifier checks the exact change and the answer.",
+              tool_calls=[_w(f"tasks/{new}/verify.py", verify)]),
+        Reply(reasoning="Check it.", tool_calls=[("check_package", "{}")]),
+        Reply(reasoning="Kept.", content=f"Wrote {new}, a harder variant; the gates keep it."),
+    ]  # fmt: skip
+    done = sum(1 for msg in messages if msg.get("role") == "assistant")
     return steps[min(done, len(steps) - 1)]

@@ -194,3 +194,23 @@ def cmd_difficulty(args: argparse.Namespace) -> int:
               + (" kept" if t in kept else ""))  # fmt: skip
     print(f"{len(kept)} of {len(tasks)} task(s) in the band {args.band} -> {args.out}")
     return 0
+
+
+def check_package_record(record: Any, timeout: float = 20.0) -> str | None:
+    """`agentkit envs check` for a package task: every gate again, in fresh sandboxes, over the package the record
+    carries; None when it is kept and its reference still gives the recorded calls and answer, else the reason."""
+    from agentkit.envs.packages import GateConfig, check_package
+    from agentkit.envs.packages.format import package_of_record
+
+    try:
+        report = asyncio.run(check_package(package_of_record(record), config=GateConfig(exec_timeout=timeout)))
+    except Exception as exc:  # noqa: BLE001 - no sandbox, or a record that is not a package: said, not raised
+        return f"not checked ({type(exc).__name__}: {exc})"
+    [outcome] = report.outcomes
+    if not outcome.kept:
+        return f"{outcome.reason} ({outcome.detail[:200]})"
+    [again] = report.kept
+    if [c.to_dict() for c in again.solution.calls] != [c.to_dict() for c in record.solution.calls] or \
+            again.solution.answer != record.solution.answer:
+        return "stale (the reference now makes other calls or gives another answer than the record says)"
+    return None

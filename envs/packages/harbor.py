@@ -8,6 +8,8 @@
       tests/test.sh             runs the task's verifier from the tests' own copy; writes /logs/verifier/reward.txt
       solution/solve.sh         the reference: its recorded tool calls, then the answer into /app/answer.txt
 
+A family (generated) task exports too: its folder carries the agentkit code its tools run (`harbor_family.py`).
+
 Paths honour $APP (default /app) and $LOGS (default /logs), so the folders also run outside their image (the
 tests run them in the agentkit sandbox).
 """
@@ -18,8 +20,8 @@ import json
 import shlex
 from pathlib import Path
 
-from agentkit.envs.errors import SpecError
 from agentkit.envs.packages.format import HARNESS_PATH, is_package_record, package_of_record, slug
+from agentkit.envs.packages.harbor_family import family_layout
 from agentkit.envs.spec import TaskRecord
 
 TOOL_SCRIPT = '#!/bin/sh\nexec python3 "${APP:-/app}/harbor_tool.py" "$@"\n'
@@ -70,27 +72,13 @@ def solve_sh(record: TaskRecord) -> str:
 
 
 def export_task(record: TaskRecord, out: str | Path) -> Path:
-    if not is_package_record(record):
-        raise SpecError(f"{record.task.task_id}: only environment-package tasks export to Harbor so far (a family "
-                        "task's tools are agentkit code; gate it as a package first)")  # fmt: skip
-    pkg = package_of_record(record)
+    """One Harbor folder for a package task or a family (generated) task."""
     root = Path(out) / slug(record.task.task_id)
-    files = pkg.sandbox_files()
-    harness = HARNESS_PATH.read_bytes()
-    tool_py = HARNESS_PATH.with_name("harbor_tool.py").read_bytes()
-    layout: dict[str, bytes | str] = {
+    common: dict[str, bytes | str] = {
         "task.toml": task_toml(record), "instruction.md": instruction_md(record),
-        "environment/Dockerfile": DOCKERFILE, "environment/app/tool": TOOL_SCRIPT,
-        "environment/app/harness.py": harness, "environment/app/harbor_tool.py": tool_py,
-        "tests/test.sh": TEST_SH, "tests/harness.py": harness, "tests/harbor_tool.py": tool_py,
-        "solution/solve.sh": solve_sh(record),
+        "environment/Dockerfile": DOCKERFILE, "solution/solve.sh": solve_sh(record),
     }  # fmt: skip
-    for rel, data in files.items():
-        if not rel.startswith("tasks/"):
-            layout[f"environment/app/pkg/{rel}"] = data
-            layout[f"tests/pkg/{rel}"] = data
-        elif rel.endswith("verify.py"):
-            layout[f"tests/pkg/{rel}"] = data
+    layout = {**common, **(_package_layout(record) if is_package_record(record) else family_layout(record))}
     for rel, data in layout.items():
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +86,25 @@ def export_task(record: TaskRecord, out: str | Path) -> Path:
         if rel.endswith((".sh", "/tool")):
             dest.chmod(0o755)
     return root
+
+
+def _package_layout(record: TaskRecord) -> dict[str, bytes | str]:
+    pkg = package_of_record(record)
+    files = pkg.sandbox_files()
+    harness = HARNESS_PATH.read_bytes()
+    tool_py = HARNESS_PATH.with_name("harbor_tool.py").read_bytes()
+    layout: dict[str, bytes | str] = {
+        "environment/app/tool": TOOL_SCRIPT,
+        "environment/app/harness.py": harness, "environment/app/harbor_tool.py": tool_py,
+        "tests/test.sh": TEST_SH, "tests/harness.py": harness, "tests/harbor_tool.py": tool_py,
+    }  # fmt: skip
+    for rel, data in files.items():
+        if not rel.startswith("tasks/"):
+            layout[f"environment/app/pkg/{rel}"] = data
+            layout[f"tests/pkg/{rel}"] = data
+        elif rel.endswith("verify.py"):
+            layout[f"tests/pkg/{rel}"] = data
+    return layout
 
 
 def export_tasks(records: list[TaskRecord], out: str | Path) -> list[Path]:

@@ -101,6 +101,8 @@ class Workbench:
         self.sandbox, self.category, self.log, self.gates, self.pool = sandbox, category, log, gates, pool
         self.last: PackageReport | None = None
         self.checks = 0
+        self.checkpoint: Callable[[Package, PackageReport], None] | None = None
+        """Called after each check that keeps a task (the category's progress, for resuming)."""
 
     async def pull(self) -> Package:
         """Copy the package out of the workbench (files only; nothing is executed here) and read it."""
@@ -152,6 +154,8 @@ class Workbench:
                 self.log.event("check", ok=False, error=str(exc))
                 raise ToolError(f"the package cannot be read yet: {exc}") from None
             self.last = await check_package_fn(pkg, pool=self.pool, config=self.gates)
+            if self.last.kept and self.checkpoint is not None:
+                self.checkpoint(pkg, self.last)
             self.log.event("check", outcomes=[{"task": o.task_id, "kept": o.kept, "reason": o.reason,
                                                "detail": o.detail[:300]} for o in self.last.outcomes])  # fmt: skip
             return report_text(self.last)
@@ -208,18 +212,28 @@ async def synthesize_category(backend: Any, category: str, out: Path, *, config:
     result = CategoryResult(category, name)
     t0 = time.monotonic()
     log.event("start", category=category, n_tasks=cfg.n_tasks)
+    resumed, kept_before = _progress(out, name)
     try:
         async with Sandbox(SandboxLimits(timeout=60)) as sb:
             await sb.run_shell(f"mkdir -p {PKG}/tasks")
             bench = Workbench(sb, category, log, cfg.gates, pool)
-            agent = Agent(backend, bench.tools(), system_prompt=SYSTEM_PROMPT, thinking=cfg.thinking,
-                          max_turns=cfg.max_turns, deadline=cfg.deadline)  # fmt: skip
-            run = await agent.run(task_prompt(category, cfg.n_tasks))
-            u = run.usage
-            result.turns, result.cost = run.turns, run.cost
-            result.prompt_tokens, result.completion_tokens = u.prompt_tokens, u.completion_tokens
-            result.cache_hit_tokens = u.cache_hit_tokens
-            log.event("agent_done", status=run.status, turns=run.turns, output=(run.output or "")[:500])
+            bench.checkpoint = lambda p, rep: _checkpoint(out, name, p, rep)
+            prompt = task_prompt(category, cfg.n_tasks)
+            if resumed is not None:  # an interrupted run kept some tasks: go on from its package
+                for rel, data in resumed.sandbox_files().items():
+                    await sb.run_shell(f"mkdir -p '{PKG}/{Path(rel).parent.as_posix()}'")
+                    await sb.put_file(f"{PKG}/{rel}", data)
+                log.event("resume", kept=kept_before)
+                prompt += (f"\nResumed: the package in {PKG} already has {len(kept_before)} kept task(s): "
+                           f"{', '.join(kept_before)}. Keep {max(cfg.n_tasks - len(kept_before), 0)} more.")  # fmt: skip
+            if resumed is None or len(kept_before) < cfg.n_tasks:
+                run = await Agent(backend, bench.tools(), system_prompt=SYSTEM_PROMPT, thinking=cfg.thinking,
+                                  max_turns=cfg.max_turns, deadline=cfg.deadline).run(prompt)  # fmt: skip
+                u = run.usage
+                result.turns, result.cost = run.turns, run.cost
+                result.prompt_tokens, result.completion_tokens = u.prompt_tokens, u.completion_tokens
+                result.cache_hit_tokens = u.cache_hit_tokens
+                log.event("agent_done", status=run.status, turns=run.turns, output=(run.output or "")[:500])
             pkg = await bench.pull()
             report = await check_package_fn(pkg, pool=pool, config=cfg.gates)  # the final word, never the agent's
             result.checks = bench.checks + 1
@@ -241,6 +255,23 @@ async def synthesize_category(backend: Any, category: str, out: Path, *, config:
         (out / "done").mkdir(parents=True, exist_ok=True)
         (out / "done" / f"{name}.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
     return result
+
+
+def _checkpoint(out: Path, name: str, pkg: Package, report: PackageReport) -> None:
+    """The package as it stands and its tasks kept so far: what a re-run of an interrupted category resumes from."""
+    pkg.write(out / "progress" / name)
+    (out / "progress" / f"{name}.json").write_text(json.dumps([o.task_id for o in report.outcomes if o.kept]),
+                                                   encoding="utf-8")  # fmt: skip
+
+
+def _progress(out: Path, name: str) -> tuple[Package | None, list[str]]:
+    marker = out / "progress" / f"{name}.json"
+    if not marker.is_file():
+        return None, []
+    try:
+        return Package.load(out / "progress" / name), list(json.loads(marker.read_text(encoding="utf-8")))
+    except (SpecError, ValueError):
+        return None, []
 
 
 def load_done(out: Path, category: str) -> CategoryResult | None:

@@ -100,3 +100,44 @@ def _synthesized(serve, tmp_path: Path, monkeypatch) -> list:
 def test_synthesize_needs_a_category(tmp_path: Path, capsys) -> None:
     assert envs_main(["synthesize", "--out", str(tmp_path)]) == 2
     assert "--category" in capsys.readouterr().err
+
+
+async def test_interrupted_category_resumes_from_its_kept_tasks(serve, tmp_path: Path) -> None:
+    """Interrupted after the first kept task: the re-run seeds its workbench with the package kept so far and asks
+    the model only for what is missing, so nothing that was kept is requested again."""
+    import threading
+
+    from agentkit.backends.remote import RemoteBackend
+    from agentkit.envs.packages.synthesizer import synthesize
+    from agentkit.testing.synthesis_script import RESUME_AT
+
+    reached, release = threading.Event(), threading.Event()
+
+    def interrupted(body: dict[str, Any]) -> Any:
+        done = sum(1 for m in body["messages"] if m.get("role") == "assistant")
+        resumed = any("Resumed:" in (m.get("content") or "") for m in body["messages"] if m.get("role") == "user")
+        if not resumed and done == RESUME_AT:  # the reply after the check that kept jon-total: stop here
+            reached.set()
+            release.wait(30)
+        return synthesis_script(body)
+
+    srv = serve(interrupted, enforce="deepseek-v4")
+    out = tmp_path / "synth"
+    async with RemoteBackend("deepseek", "deepseek-v4-flash", base_url=srv.base_url, api_key="test") as model:
+        run = asyncio.create_task(synthesize(model, ["trip planning"], out))
+        assert await asyncio.to_thread(reached.wait, 60)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        release.set()
+        assert not (out / "done" / "trip-planning.json").exists()
+        assert json.loads((out / "progress" / "trip-planning.json").read_text()) == ["jon-total"]
+        first = len(srv.requests)
+        [res] = await synthesize(model, ["trip planning"], out)
+    again = srv.requests[first:]
+    assert res.status == "done" and res.kept == 2
+    assert len(again) == 16 - RESUME_AT  # only the steps after the kept task: no data, tools or jon-total again
+    assert "Resumed:" in again[0]["messages"][1]["content"] and "jon-total" in again[0]["messages"][1]["content"]
+    events = [json.loads(line) for line in (out / "logs" / "trip-planning.jsonl").read_text().splitlines()]
+    assert [e["kept"] for e in events if e["event"] == "resume"] == [["jon-total"]]
+    assert len(load_tasks(out / "tasks.jsonl")) == 2
