@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("task", help="the task, in natural language")
     add_backend_arguments(run)
     run.add_argument("--tool", action="append", default=[], metavar="NAME",
-                     help="python | shell | search | MODULE:FUNC (repeatable)")  # fmt: skip
+                     help="python | shell | search | ask_user | MODULE:FUNC (repeatable)")  # fmt: skip
     run.add_argument("--system", default=None, help="system prompt")
     run.add_argument("--max-turns", type=int, default=20)
     run.add_argument("--deadline", type=float, default=None, help="wall-clock budget of the run, seconds")
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_tool(spec: str) -> Any:
-    """`python`, `shell`, `search`, or `package.module:function` (a Tool or a typed function)."""
+    """`python`, `shell`, `search`, `ask_user`, or `package.module:function` (a Tool or a typed function)."""
     from agentkit.tools import Tool, tool  # noqa: PLC0415
 
     if spec == "python":
@@ -71,13 +71,17 @@ def resolve_tool(spec: str) -> Any:
         from agentkit.sandbox import shell_tool  # noqa: PLC0415
 
         return shell_tool()
+    if spec == "ask_user":
+        from agentkit.app.ask_user import ask_user_tool  # noqa: PLC0415
+
+        return ask_user_tool()
     if spec == "search":
         from agentkit.search import default_search_tool  # noqa: PLC0415
 
         return default_search_tool()
     module, sep, attr = spec.partition(":")
     if not sep or not module or not attr:
-        raise ConfigurationError(f"unknown tool {spec!r}: use python, shell, search or MODULE:FUNC")
+        raise ConfigurationError(f"unknown tool {spec!r}: use python, shell, search, ask_user or MODULE:FUNC")
     try:
         obj: Any = getattr(_import_from_cwd(module), attr)
     except (ImportError, AttributeError) as exc:

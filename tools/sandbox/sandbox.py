@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from agentkit import tracing
 from agentkit.sandbox import engine
 from agentkit.sandbox import image as image_mod
 from agentkit.sandbox.errors import SandboxDied, SandboxError, SandboxUnavailable
@@ -309,12 +310,21 @@ class Sandbox:
 
     async def _exec(self, op: str, text: str, timeout: float | None) -> ExecResult:  # noqa: ASYNC109 - enforced by the runner / engine, not a caller-side cancel
         opts = self.limits.runner_options(timeout)
-        answer, data = await self._request(
-            {"op": op, "opts": opts},
-            text.encode("utf-8", errors="surrogatepass"),
-            wait=opts["timeout"] + self.limits.grace,
-        )
-        return ExecResult.from_answer(answer, data)
+        # A span per execution (no-op unless tracing is on). The code itself is not an attribute: it is the model's
+        # text, may be large, and may carry what a tool argument marked secret would not.
+        with tracing.span(f"sandbox.exec {op}", **{"agentkit.sandbox.op": op, "agentkit.sandbox.code_chars": len(text),
+                                                   "agentkit.sandbox.container": (self.container_id or "")[:12]}) as s:  # fmt: skip
+            answer, data = await self._request(
+                {"op": op, "opts": opts},
+                text.encode("utf-8", errors="surrogatepass"),
+                wait=opts["timeout"] + self.limits.grace,
+            )
+            result = ExecResult.from_answer(answer, data)
+            if s is not None:
+                s.set_attribute("agentkit.sandbox.exit_code", result.exit_code)
+                s.set_attribute("agentkit.sandbox.timed_out", result.timed_out)
+                s.set_attribute("agentkit.sandbox.duration_s", result.duration)
+        return result
 
     async def run_python(self, code: str, *, timeout: float | None = None) -> ExecResult:  # noqa: ASYNC109 - enforced by the runner / engine, not a caller-side cancel
         """Run Python in this sandbox's interpreter; variables and imports persist to the next call."""
