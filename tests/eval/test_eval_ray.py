@@ -84,3 +84,12 @@ def test_envs_generate_on_ray_writes_the_bytes_of_a_single_process_run_and_resum
     assert g["said_ray"] and g["progress"], g["stderr"]  # slots ran on the cluster; progress on the driver
     assert g["lines"] == 40 and g["same_bytes"]
     assert g["said_resuming"] and g["resumed_same_bytes"], g["stderr"]
+
+
+@pytest.mark.ray
+def test_eval_cli_on_ray_matches_a_local_run_against_the_oracle_server(cli_report) -> None:
+    e = cli_report["eval"]
+    assert e["rc"] == [0, 0], e["stderr"]
+    assert e["attempts"] == 40 and e["same_keys"] and e["same_outcomes"], e
+    assert e["same_summary"] and e["same_summary_file"] and e["same_config"] and e["pass1"] == [1.0, 1.0], e
+    assert e["progress"], e["stderr"]  # progress lines from the driver
