@@ -64,3 +64,63 @@ def ordered_map(fn: Callable[[Any], Any], jobs: Iterable[Any], *, address: str |
                 ray.cancel(ref, force=True)
             except Exception:  # noqa: BLE001 - a chunk that already finished or whose worker is gone
                 pass
+
+
+def _synthesize_remote(spec: dict[str, Any], category: str, config: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """On a worker: one category into a folder of the worker's own; returns its result and its files."""
+    import asyncio
+    import tempfile
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from agentkit.envs.attempt import AgentSpec
+    from agentkit.envs.packages.synthesizer import synthesize_category
+
+    async def go(folder: Path) -> Any:
+        backend = AgentSpec(**spec).backend()
+        try:
+            return await synthesize_category(backend, category, folder, config=config)
+        finally:
+            close = getattr(backend, "aclose", None)
+            if close is not None:
+                await close()
+
+    with tempfile.TemporaryDirectory(prefix="agentkit-synth-") as tmp:
+        res = asyncio.run(go(Path(tmp)))
+        files = {str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
+    return asdict(res), files
+
+
+def _write_files(root: Any, files: dict[str, bytes]) -> None:
+    for rel in sorted(files, key=lambda r: r.startswith("done/")):  # the marker that makes a re-run skip: last
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if rel.startswith("logs/") and dest.exists():  # a log keeps what earlier tries wrote
+            with dest.open("ab") as fh:
+                fh.write(files[rel])
+        else:
+            dest.write_bytes(files[rel])
+
+
+def synthesize_category_on_ray(spec: dict[str, Any], out: Any, config: Any, *, address: str | None = None,
+                               max_retries: int = 2) -> Callable[[str], Any]:  # fmt: skip
+    """`synthesize`'s `run_category` for a Ray cluster: each category is one Ray task (re-run by Ray if its worker
+    dies) that builds its backend from `spec` (an `AgentSpec` as a dict) on its node and synthesizes into a folder
+    of its own; the driver writes the returned files under `out`, the `done/` marker last, so resume is the same
+    as a local run's. The model's API key must be set in the workers' environment."""
+    from pathlib import Path
+
+    from agentkit.envs.packages.synthesizer import CategoryResult
+
+    ray = connect(address)
+    remote = ray.remote(_synthesize_remote).options(num_cpus=1, max_retries=max_retries)
+    root = Path(out)
+
+    async def run_category(category: str) -> CategoryResult:
+        import asyncio
+
+        res, files = await asyncio.wrap_future(remote.remote(spec, category, config).future())
+        _write_files(root, files)
+        return CategoryResult(**res)
+
+    return run_category

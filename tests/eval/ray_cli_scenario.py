@@ -15,6 +15,7 @@ with a single-process run of the same arguments; prints one JSON line.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,7 @@ def check_synthesize(out: Path, address: str) -> dict[str, Any]:
 def main() -> None:
     out = Path(sys.argv[1])
     which = sys.argv[2].split(",")
+    os.environ.setdefault("DEEPSEEK_API_KEY", "test")  # the scripted synthesis model's; workers inherit it
     import ray
     from ray.cluster_utils import Cluster
 

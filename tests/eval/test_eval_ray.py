@@ -93,3 +93,16 @@ def test_eval_cli_on_ray_matches_a_local_run_against_the_oracle_server(cli_repor
     assert e["attempts"] == 40 and e["same_keys"] and e["same_outcomes"], e
     assert e["same_summary"] and e["same_summary_file"] and e["same_config"] and e["pass1"] == [1.0, 1.0], e
     assert e["progress"], e["stderr"]  # progress lines from the driver
+
+
+@pytest.mark.ray
+@pytest.mark.docker
+def test_envs_synthesize_on_ray_keeps_the_tasks_of_a_local_run_and_resumes(tmp_path) -> None:
+    """Categories as Ray tasks: each worker synthesizes in its own Docker sandboxes against the scripted model."""
+    done = in_netns(sys.executable, str(CLI_SCENARIO), str(tmp_path), "synthesize", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    s = json.loads(done.stdout.strip().splitlines()[-1])["synthesize"]
+    assert s["rc"] == [0, 0, 0] and s["said_ray"], s["stderr"]
+    assert len(s["kept_ray"]) == 4 and s["kept_ray"] == s["kept_local"]
+    assert s["same_tasks_file"] and s["same_files"]  # packages, records, logs and done markers all arrive
+    assert s["resumed_requests"] == 0  # a re-run skips the finished categories without asking the model
