@@ -59,6 +59,9 @@ def register(subparsers: Any) -> None:
     g.add_argument("--difficulty", type=parse_difficulty, default=None, help="e.g. 1-5, 2,3 or 4 (default 1-5)")
     g.add_argument("--out", required=True, help="output JSONL path (an interrupted run resumes from OUT.partial)")
     g.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1, help="worker processes (default: all CPUs)")
+    g.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where slots are generated (ray: agentkit[ray]; the same file as a local run)")  # fmt: skip
+    g.add_argument("--address", default=None, help="Ray cluster address (default: start or join a local one)")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("check", help="re-verify every task of a JSONL file")
@@ -126,6 +129,26 @@ def _resume_state(out: Path, tmp: Path, plan_args: dict[str, Any]) -> tuple[int,
     return start, seen, lines
 
 
+def _mapper(args: argparse.Namespace, console: Console) -> Any:
+    """None (slots in this process or its worker pool), or the Ray cluster's ordered map for `--executor ray`."""
+    if args.address and args.executor != "ray":
+        raise UsageError("--address is for --executor ray")
+    if args.executor != "ray":
+        return None
+    import functools
+
+    from agentkit.envs.executors.ray_jobs import cluster_cpus, connect, ordered_map
+    from agentkit.envs.results import EvalError
+
+    try:
+        ray = connect(args.address)
+    except EvalError as exc:
+        raise UsageError(str(exc)) from None
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    console.print(f"generating on the Ray cluster: {cluster_cpus(ray)} CPU(s) on {nodes} node(s)")
+    return functools.partial(ordered_map, address=args.address)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from agentkit.envs.families import families
     from agentkit.envs.generator import DISCARD_REASONS, generate
@@ -138,6 +161,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 2
     diffs = args.difficulty or DEFAULT_DIFFICULTY
     _coverage(args, fams, diffs)
+    mapper = _mapper(args, console)
     out = Path(args.out)
     writable_path(out, "--out")
     tmp = out.with_name(out.name + ".partial")
@@ -159,7 +183,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             fh.writelines(line + "\n" for line in resumed)
             fh.flush()
             job = bar.add_task("generating", total=args.n, completed=start, rate="")
-            for i, slot in enumerate(generate(args.n, args.seed, fams, diffs, args.workers, start=start, seen=seen), 1):
+            slots = generate(args.n, args.seed, fams, diffs, args.workers, start=start, seen=seen, mapper=mapper)
+            for i, slot in enumerate(slots, 1):
                 discards.update(slot.discards)
                 if slot.line is None:
                     failed_slots += 1

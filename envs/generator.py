@@ -26,7 +26,7 @@ import hashlib
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -297,11 +297,15 @@ def generate(
     *,
     start: int = 0,
     seen: set[str] | None = None,
+    mapper: Callable[[Callable[[Any], Slot], Iterator[Any]], Iterator[Slot]] | None = None,
 ) -> Iterator[Slot]:
     """Yield n slots in index order (each with a kept task unless every attempt failed). Deterministic in the
     arguments, whatever `workers` is; duplicates are detected here, in order, and their slot is regenerated.
     `start` and `seen` resume an interrupted run: slots from `start` on, with the content hashes of the tasks kept
-    before it (an interrupted run resumed this way yields exactly the slots an uninterrupted one would)."""
+    before it (an interrupted run resumed this way yields exactly the slots an uninterrupted one would).
+    `mapper(fn, jobs)`, when given, runs the slots elsewhere and yields their results in order (e.g. on a Ray
+    cluster: `agentkit.envs.executors.ray_jobs.ordered_map`); a slot depends on its arguments alone, so the set is
+    the same wherever its slots ran."""
     names = tuple(fams or families())
     unknown = [f for f in names if f not in families()]
     if unknown:
@@ -312,7 +316,9 @@ def generate(
     diffs = tuple(difficulties)
     jobs = ((seed, i, names, diffs) for i in range(start, n))
     seen = set(seen or ())
-    if workers > 1:
+    if mapper is not None:
+        yield from _dedup(mapper(_slot_job, jobs), seen, seed, names, diffs)
+    elif workers > 1:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork")

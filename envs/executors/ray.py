@@ -8,14 +8,19 @@ only when a worker has a free slot, so neither the driver nor the object store h
 workers x concurrency attempts at once, whatever the size of the task set.
 
 A worker that dies (its process killed, its node gone) fails the attempts it had in flight; the driver puts them
-back at the head of the queue for the surviving workers. The store only ever receives finished attempts and
-`evaluate` ignores a second delivery of a key, so nothing is lost and nothing is counted twice.
+back at the head of the queue for the surviving workers and starts a replacement (SPREAD: on a node with room,
+usually the same one when only the process died). The replacement takes work once it answers; one that cannot be
+placed within `replace_timeout` seconds (its node gone and no room elsewhere) is given up, and the survivors carry
+on. At most `max_replacements` per executor, so a worker that dies on every attempt cannot loop forever. The store
+only ever receives finished attempts and `evaluate` ignores a second delivery of a key, so nothing is lost and
+nothing is counted twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,7 +76,8 @@ class EvalWorker:
 
 class RayExecutor:
     def __init__(self, spec: AgentSpec, *, address: str | None = None, concurrency: int = 8, workers: int | None = None,
-                 num_cpus: float = 1, max_item_failures: int = 3) -> None:  # fmt: skip
+                 num_cpus: float = 1, max_item_failures: int = 3, max_replacements: int = 8,
+                 replace_timeout: float = 120.0) -> None:  # fmt: skip
         if concurrency < 1:
             raise EvalError("concurrency must be at least 1")
         self.spec = spec
@@ -82,7 +88,11 @@ class RayExecutor:
         self.max_item_failures = max_item_failures
         self.actors: list[Any] = []
         self.dead: set[int] = set()
+        self.max_replacements = max_replacements
+        self.replace_timeout = replace_timeout
         self.deaths = 0  # workers lost during the run (their attempts were re-queued)
+        self.replaced = 0  # replacements that came up and took work
+        self.done_by = collections.Counter[int]()  # finished attempts per worker index
 
     def _connect(self) -> Any:
         ray = ray_module()
@@ -92,9 +102,12 @@ class RayExecutor:
 
     def _start_workers(self, ray: Any) -> list[Any]:
         n = self.workers or max(1, sum(1 for node in ray.nodes() if node.get("Alive") and node["Resources"].get("CPU")))
+        return [self._new_actor(ray) for _ in range(n)]
+
+    def _new_actor(self, ray: Any) -> Any:
         actor = ray.remote(EvalWorker).options(num_cpus=self.num_cpus, scheduling_strategy="SPREAD",
                                                max_concurrency=self.concurrency + 2, max_restarts=0)  # fmt: skip
-        return [actor.remote(self.spec) for _ in range(n)]
+        return actor.remote(self.spec)
 
     async def run(self, items: Sequence[Item], emit: Emit, *, k: int, config: dict[str, Any]) -> None:
         ray = await asyncio.to_thread(self._connect)
@@ -105,7 +118,20 @@ class RayExecutor:
         queue = collections.deque((t.serialise()[0], t.task.task_id, a) for t, a in items)
         failures = collections.Counter[tuple[str, int]]()
         inflight: dict[asyncio.Future[Any], tuple[int, tuple[str, str, int]]] = {}
+        starting: dict[asyncio.Future[Any], tuple[int, float]] = {}  # replacements not yet answering
         scheduling = True
+
+        def lost(w: int) -> None:
+            if w in self.dead:
+                return
+            alive.discard(w)
+            self.dead.add(w)
+            self.deaths += 1
+            if self.deaths <= self.max_replacements:
+                self.actors.append(self._new_actor(ray))
+                ready = asyncio.wrap_future(self.actors[-1].where.remote().future())
+                starting[ready] = (len(self.actors) - 1, time.monotonic() + self.replace_timeout)
+
         try:
             while inflight or (scheduling and queue):
                 for w in sorted(alive, key=lambda i: busy[i]):
@@ -114,22 +140,33 @@ class RayExecutor:
                         ref = self.actors[w].run.remote(item[0], item[2], k, config)
                         inflight[asyncio.wrap_future(ref.future())] = (w, item)
                         busy[w] += 1
-                if not inflight:
+                if not inflight and not starting:
                     if queue and scheduling:
                         raise EvalError("every Ray worker died; finished attempts are saved, run again to resume")
                     break
-                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                timeout = min((d for _, d in starting.values()), default=None)
+                done, _ = await asyncio.wait([*inflight, *starting], return_when=asyncio.FIRST_COMPLETED,
+                                             timeout=None if timeout is None else max(0.0, timeout - time.monotonic()))
+                for fut in [f for f, (_, d) in starting.items() if f not in done and d <= time.monotonic()]:
+                    w, _ = starting.pop(fut)  # never placed (no room anywhere): give it up, the others carry on
+                    self.dead.add(w)
+                    ray.kill(self.actors[w])
                 for fut in done:
+                    if fut in starting:
+                        w, _ = starting.pop(fut)
+                        if fut.exception() is None:
+                            alive.add(w)
+                            self.replaced += 1
+                        else:
+                            lost(w)
+                        continue
                     w, item = inflight.pop(fut)
                     busy[w] -= 1
                     try:
                         result = fut.result()
                     except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                             ray.exceptions.ObjectLostError):  # fmt: skip
-                        if w in alive:
-                            alive.discard(w)
-                            self.dead.add(w)
-                            self.deaths += 1
+                        lost(w)
                         queue.appendleft(item)  # its worker died: run it again elsewhere
                         continue
                     except ray.exceptions.RayTaskError as exc:
@@ -138,10 +175,11 @@ class RayExecutor:
                             queue.append(item)
                             continue
                         result = _crash_record(item, exc, k, config)
+                    self.done_by[w] += 1
                     if not emit(AttemptRecord.from_dict(result)):
                         scheduling = False
         finally:
-            for fut in inflight:
+            for fut in [*inflight, *starting]:
                 fut.cancel()
 
     def shutdown(self) -> None:

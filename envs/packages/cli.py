@@ -28,6 +28,8 @@ def add_commands(sub: Any) -> None:
     s.add_argument("--out", required=True, help="output folder (packages/, records/, logs/, done/, tasks.jsonl)")
     s.add_argument("--concurrency", type=int_at_least(1), default=2, help="categories in flight")
     s.add_argument("--max-turns", type=int_at_least(1), default=60)
+    s.add_argument("--executor", choices=("local", "ray"), default="local", help="where categories run (ray: agentkit[ray])")
+    s.add_argument("--address", default=None, help="Ray cluster address (default: start or join a local one)")
     s.set_defaults(func=cmd_synthesize)
 
     c = one_line_errors(sub.add_parser("package", help="gate package folders and write their kept tasks as JSONL"))
@@ -71,6 +73,25 @@ def categories_of(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(cats))
 
 
+def _ray_runner(args: argparse.Namespace, cfg: Any, console: Any) -> Any:
+    """None (categories in this process), or `--executor ray`'s runner: one Ray task per category."""
+    if args.address and args.executor != "ray":
+        raise UsageError("--address is for --executor ray")
+    if args.executor != "ray":
+        return None
+    from agentkit.envs.attempt import AgentSpec
+    from agentkit.envs.executors.ray_jobs import synthesize_category_on_ray
+    from agentkit.envs.results import EvalError
+
+    spec = AgentSpec(args.provider, args.model, args.base_url).to_dict()
+    try:
+        runner = synthesize_category_on_ray(spec, args.out, cfg, address=args.address)
+    except EvalError as exc:
+        raise UsageError(str(exc)) from None
+    console.print("synthesizing on the Ray cluster: one task per category")
+    return runner
+
+
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -81,6 +102,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     cats = categories_of(args)
     console = Console(stderr=True)
     cfg = SynthConfig(n_tasks=args.n, max_turns=args.max_turns, thinking=True if args.thinking is None else args.thinking)
+    run_category = _ray_runner(args, cfg, console)
 
     async def main() -> list[Any]:
         backend = backend_from_args(args)
@@ -97,7 +119,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 
             try:
                 return await synthesize(backend, cats, args.out, config=cfg, concurrency=args.concurrency,
-                                        progress=progress)  # fmt: skip
+                                        progress=progress, run_category=run_category)  # fmt: skip
             finally:
                 close = getattr(backend, "aclose", None)
                 if close is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,9 +294,12 @@ def merge_records(out: Path, categories: list[str]) -> list[TaskRecord]:
 
 async def synthesize(backend: Any, categories: list[str], out: str | Path, *, config: SynthConfig | None = None,
                      concurrency: int = 2, pool: Any = None,
-                     progress: Callable[[CategoryResult, bool], None] | None = None) -> list[CategoryResult]:  # fmt: skip
+                     progress: Callable[[CategoryResult, bool], None] | None = None,
+                     run_category: Callable[[str], Awaitable[CategoryResult]] | None = None,
+                     ) -> list[CategoryResult]:  # fmt: skip
     """Every category (finished ones are skipped: resume), `concurrency` at a time; merged tasks in out/tasks.jsonl.
-    `progress(result, resumed)` is called as each category ends."""
+    `progress(result, resumed)` is called as each category ends. `run_category(category)`, when given, runs a
+    category elsewhere and leaves its files under `out` (e.g. on a Ray cluster: `executors.ray_jobs`)."""
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any task starts
     sem = asyncio.Semaphore(concurrency)
@@ -308,7 +311,10 @@ async def synthesize(backend: Any, categories: list[str], out: str | Path, *, co
                 progress(done, True)
             return done
         async with sem:
-            res = await synthesize_category(backend, category, root, config=config, pool=pool)
+            if run_category is not None:
+                res = await run_category(category)
+            else:
+                res = await synthesize_category(backend, category, root, config=config, pool=pool)
         if progress:
             progress(res, False)
         return res

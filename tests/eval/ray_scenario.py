@@ -45,8 +45,8 @@ def main() -> None:
         executor = RayExecutor(spec, concurrency=4)
         killed: dict = {}
 
-        def killer() -> None:  # kill one worker's process once a third of the attempts are stored
-            while len(ResultsStore(ray_out).read().records) < len(tasks) * 2 // 3:
+        def killer() -> None:  # kill one worker's process once a sixth of the attempts are stored
+            while len(ResultsStore(ray_out).read().records) < len(tasks) // 3:
                 time.sleep(0.05)
             _node, pid = ray.get(executor.actors[0].where.remote())
             killed["at"] = len(ResultsStore(ray_out).read().records)
@@ -58,6 +58,9 @@ def main() -> None:
         report["ray_s"] = time.monotonic() - t0
         report["killed_at"] = killed.get("at")
         report["deaths"] = executor.deaths
+        report["replaced"] = executor.replaced
+        report["done_by"] = {str(w): n for w, n in sorted(executor.done_by.items())}
+        report["workers"] = len(executor.actors)
 
         async def local() -> object:
             async with RemoteBackend("vllm", "oracle", base_url=srv.base_url) as be:
