@@ -31,8 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--random-init", action="store_true",
                    help="local: serve a randomly initialised model (tests the plumbing; answers are noise)")  # fmt: skip
     p.add_argument("--attention", choices=["sparse", "dense"], default="sparse", help="local: attention path")
-    p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=False,
-                   help="local: think when a request does not say (default: no)")  # fmt: skip
+    # None: what the checkpoint's manifest says the model was trained with (the shipped model thinks, with 4 beams);
+    # a default of "off" served a model that never answered clients that do not send the switch.
+    p.add_argument("--thinking", action=argparse.BooleanOptionalAction, default=None,
+                   help="local: think when a request does not say (default: as the model was trained)")  # fmt: skip
+    p.add_argument("--beams", type=int, default=None, help="local: beam width (default: as the model was trained)")
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="local: tokens per reply when a request does not say (default: as the model was trained)")  # fmt: skip
     p.add_argument("--max-batch", type=int, default=8, help="local: sequences decoded together")
     p.add_argument(
         "--context-len", type=int, default=4096, help="local: tokens per sequence (prompt + output)"
@@ -75,6 +80,8 @@ def make_backend(args: argparse.Namespace) -> Any:
         checkpoint,
         mode=args.attention,
         thinking=args.thinking,
+        beams=args.beams,
+        max_tokens=args.max_tokens,
         max_batch=args.max_batch,
         context_len=args.context_len,
         threads=args.threads,

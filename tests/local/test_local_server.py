@@ -320,3 +320,18 @@ def test_serve_with_a_missing_checkpoint_says_what_to_do(tmp_path: Path) -> None
                            str(missing), "--port", "1"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert str(missing) in proc.stderr and "train one" in proc.stderr
+
+
+def test_serve_runs_the_shipped_model_as_it_was_trained() -> None:
+    """Without switches, `agentkit serve --provider local` thinks, searches beams and caps replies as the manifest
+    says the model was trained; a client that sends no thinking switch then gets the model that answers."""
+    from agentkit.app.cli import build_parser
+    from agentkit.backends.cli import make_backend
+    from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, agent_settings
+
+    trained = agent_settings(Path(SHIPPED_CHECKPOINT))
+    backend = make_backend(build_parser().parse_args(["serve", "--provider", "local"]))
+    assert (backend.thinking, backend.beams, backend.max_tokens) == (trained["thinking"], trained["beams"], trained["max_tokens"])
+    args = ["serve", "--provider", "local", "--no-thinking", "--beams", "1", "--max-tokens", "64"]
+    backend = make_backend(build_parser().parse_args(args))
+    assert (backend.thinking, backend.beams, backend.max_tokens) == (False, 1, 64)
