@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.torch  # the shipped local model
+@pytest.mark.docker  # the demo's task set includes the dataset family, whose python tool runs in the sandbox
 def test_local_pipeline_end_to_end(tmp_path, monkeypatch) -> None:
     import agentkit.app.demo as demo
 
