@@ -25,7 +25,7 @@ prompt tokens the server reported for the previous request.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from agentkit.errors import ConfigurationError
@@ -66,7 +66,7 @@ def resolve(policy: ContextPolicy | Literal["auto"] | None, model: object) -> Co
         if policy is not None and policy.window is None:
             if not (isinstance(window, int) and window > 0):
                 raise ConfigurationError("context_policy needs window=...: this backend does not know its window")
-            return ContextPolicy(**{**policy.__dict__, "window": window})
+            return replace(policy, window=window)
         return policy
     raise ConfigurationError("context_policy must be a ContextPolicy, 'auto' or None")
 
@@ -105,14 +105,16 @@ class ContextWindow:
         head = _task_end(messages, first_new)
         view = self._view(messages, head)
         limit = self.policy.trigger * (self.policy.window or 0)
-        if self._tokens(view) > limit:
+        chars = self._chars(view)
+        if chars * self.tokens_per_char > limit:
             self._shrink(messages, head)
             view = self._view(messages, head)
-        self.sent_chars = sum(map(_chars, view)) + self.tools_chars
+            chars = self._chars(view)
+        self.sent_chars = chars
         return view
 
-    def _tokens(self, view: list[Message]) -> float:
-        return (sum(map(_chars, view)) + self.tools_chars) * self.tokens_per_char
+    def _chars(self, view: list[Message]) -> int:
+        return sum(map(_chars, view)) + self.tools_chars
 
     def _view(self, messages: list[Message], head: int) -> list[Message]:
         out = list(messages[:head])

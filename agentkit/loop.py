@@ -340,7 +340,7 @@ class Agent:
                         raise _StopRun("error", exc) from exc
                     if self.stream_retries is not None and restreams >= self.stream_retries:
                         raise _StopRun("error", exc) from exc
-                    wait = budget.next_wait(exc.retry_after, str(exc))
+                    wait = budget.next_wait(exc.retry_after)
                     if wait is None:
                         raise _StopRun("error", exc) from exc
                     restreams += 1

@@ -41,7 +41,7 @@ class OutputSpec:
                 jsonschema.Draft202012Validator.check_schema(output_type)
             except jsonschema.SchemaError as exc:
                 raise ConfigurationError(f"output_type is not a valid JSON Schema: {exc.message}") from exc
-            schema = output_type
+            schema = dict(output_type)  # the wrapping below must not edit the caller's schema
             self._validator = jsonschema.Draft202012Validator(output_type)
         else:
             try:
@@ -51,7 +51,7 @@ class OutputSpec:
                 raise ConfigurationError(f"output_type {output_type!r} cannot be described as JSON Schema: {exc}") from exc
         self.wrapped = schema.get("type") != "object"
         if self.wrapped:  # tool parameters must be an object: carry other answers in one field
-            defs = schema.pop("$defs", None) if "$defs" in schema else None
+            defs = schema.pop("$defs", None)
             schema = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
             if defs:
                 schema["$defs"] = defs

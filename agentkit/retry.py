@@ -47,18 +47,11 @@ class RetryBudget:
         self.deadline = deadline  # time.monotonic() value, or None
         self.started = time.monotonic()
         self.attempts = 0
-        self.reasons: list[str] = []
 
     def start_attempt(self) -> None:
         self.attempts += 1
 
-    @property
-    def exhausted(self) -> bool:
-        return self.attempts >= self.policy.max_attempts
-
-    def next_wait(self, retry_after: float | None = None, reason: str = "") -> float | None:
-        if reason:
-            self.reasons.append(reason)
+    def next_wait(self, retry_after: float | None = None) -> float | None:
         p = self.policy
         if self.attempts >= p.max_attempts:
             return None

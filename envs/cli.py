@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
         "envs", help="generate, check and inspect synthetic tool-use environments",
         description="Exit codes: 0 done, 1 the file has bad lines or tasks (each reported), 2 bad usage, 130 interrupted.",
     ))  # fmt: skip
-    sub = p.add_subparsers(dest="agentkit.envs_command", required=True)
+    sub = p.add_subparsers(dest="envs_command", required=True)
 
     g = sub.add_parser("generate", help="generate a checked task set (JSONL)")
     g.add_argument("--n", type=int_at_least(1), required=True, help="number of tasks to keep")
@@ -154,10 +154,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from agentkit.envs.generator import DISCARD_REASONS, generate
 
     console = Console(stderr=True)
-    fams = [f.strip() for f in args.families.split(",") if f.strip()] or list(families())
-    unknown = [f for f in fams if f not in families()]
+    available = families()
+    fams = [f.strip() for f in args.families.split(",") if f.strip()] or list(available)
+    unknown = [f for f in fams if f not in available]
     if unknown:
-        console.print(f"[red]error:[/red] unknown families {unknown}; available: {', '.join(families())}")
+        console.print(f"[red]error:[/red] unknown families {unknown}; available: {', '.join(available)}")
         return 2
     diffs = args.difficulty or DEFAULT_DIFFICULTY
     _coverage(args, fams, diffs)

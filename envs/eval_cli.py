@@ -189,10 +189,9 @@ def eval_progress(console: Any, total: int, *, every: float = 10.0) -> Iterator[
     """Progress for `evaluate`'s `on_attempt`: a live bar with an ETA on a terminal; elsewhere (a log, CI) a line on
     stderr every `every` seconds and one at the end."""
     if not console.is_terminal:
-        last = {"t": time.monotonic(), "p": None}
+        last = {"t": time.monotonic()}
 
         def on_line(rec: Any, p: Any) -> None:
-            last["p"] = p
             if time.monotonic() - last["t"] >= every or p.done == p.total:
                 last["t"] = time.monotonic()
                 print(progress_line(p), file=sys.stderr, flush=True)

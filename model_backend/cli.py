@@ -15,6 +15,7 @@ import sys
 import tempfile
 from typing import Any
 
+from agentkit.backends.options import backend_from_args
 from agentkit.errors import ConfigurationError
 
 
@@ -66,9 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def make_backend(args: argparse.Namespace) -> Any:
     if args.provider != "local":
-        from agentkit.backends.remote import RemoteBackend  # noqa: PLC0415
-
-        return RemoteBackend(args.provider, args.model, base_url=args.base_url)
+        return backend_from_args(args)
     from agentkit.backends.local.backend import LocalDSABackend, init_random_checkpoint  # noqa: PLC0415 - torch on demand
 
     checkpoint = args.checkpoint

@@ -242,7 +242,7 @@ class RemoteBackend:
             except errors.BackendError as exc:
                 if delivered or not exc.retryable:
                     raise
-                wait = budget.next_wait(exc.retry_after, str(exc))
+                wait = budget.next_wait(exc.retry_after)
                 if wait is None:
                     raise
                 log.warning("attempt %d failed (%s); retrying in %.2f s", budget.attempts, exc, wait)

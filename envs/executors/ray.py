@@ -37,6 +37,15 @@ def ray_module() -> Any:
     return ray
 
 
+def connect(address: str | None = None) -> Any:
+    """The `ray` module, initialised: joins the cluster at `address`, else the one this process already joined,
+    else starts a local one."""
+    ray = ray_module()
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    return ray
+
+
 class EvalWorker:
     """The actor: builds its agent from an `AgentSpec` on its own node, then runs attempts sent to it."""
 
@@ -95,10 +104,7 @@ class RayExecutor:
         self.done_by = collections.Counter[int]()  # finished attempts per worker index
 
     def _connect(self) -> Any:
-        ray = ray_module()
-        if not ray.is_initialized():
-            ray.init(address=self.address, log_to_driver=False, configure_logging=False)
-        return ray
+        return connect(self.address)
 
     def _start_workers(self, ray: Any) -> list[Any]:
         n = self.workers or max(1, sum(1 for node in ray.nodes() if node.get("Alive") and node["Resources"].get("CPU")))

@@ -15,16 +15,7 @@ import collections
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from agentkit.envs.executors.ray import ray_module
-
-
-def connect(address: str | None = None) -> Any:
-    """The `ray` module, initialised: joins the cluster at `address`, else the one this process already joined,
-    else starts a local one."""
-    ray = ray_module()
-    if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    return ray
+from agentkit.envs.executors.ray import connect
 
 
 def cluster_cpus(ray: Any) -> int:

@@ -39,8 +39,8 @@ async def run_op(
     """One harness operation in a fresh interpreter; (its JSON output, seconds)."""
     t0 = time.monotonic()
     await sandbox.put_file("/work/in.json", json.dumps(inp))
-    await sandbox.run_shell("rm -f /work/out.json")
-    res = await sandbox.run_shell(f"python3 {HARNESS} {op} {root} /work/in.json /work/out.json", timeout=timeout)
+    res = await sandbox.run_shell(f"rm -f /work/out.json && python3 {HARNESS} {op} {root} /work/in.json /work/out.json",
+                                  timeout=timeout)  # fmt: skip
     if res.timed_out:
         raise GateTimeout(f"'{op}' ran past its {timeout:g} s cap")
     if res.output_limited:

@@ -182,7 +182,7 @@ def cmd_export_harbor(args: argparse.Namespace) -> int:
 
 def cmd_difficulty(args: argparse.Namespace) -> int:
     from agentkit.backends.options import backend_from_args
-    from agentkit.envs.eval import default_agent_factory, load_tasks, needs_python
+    from agentkit.envs.eval import default_agent_factory, load_tasks
     from agentkit.envs.packages.difficulty import Band, measure
     from agentkit.envs.spec import write_jsonl
 
@@ -194,19 +194,10 @@ def cmd_difficulty(args: argparse.Namespace) -> int:
 
     async def main() -> tuple[list[Any], dict[str, float]]:
         backend = backend_from_args(args)
-        pool = None
-        if any(needs_python(t) for t in tasks):
-            from agentkit.sandbox import SandboxPool
-
-            pool = SandboxPool(size=min(args.concurrency, 4))
-            await pool.start(wait=False)
-        try:
-            return await measure(tasks, default_agent_factory(backend, thinking=args.thinking), k=args.k, band=band,
-                                 concurrency=args.concurrency, sandbox_pool=pool,
-                                 solver=f"{args.provider}:{getattr(backend, 'model', '')}")  # fmt: skip
-        finally:
-            if pool is not None:
-                await pool.close()
+        # the executor opens a sandbox pool of its own when a task needs one, as `agentkit eval` does
+        return await measure(tasks, default_agent_factory(backend, thinking=args.thinking), k=args.k, band=band,
+                             concurrency=args.concurrency,
+                             solver=f"{args.provider}:{getattr(backend, 'model', '')}")  # fmt: skip
 
     kept, rates = asyncio.run(main())
     write_jsonl(args.out, kept)

@@ -133,7 +133,8 @@ class _NoVariant(Exception):
 async def _variant(backend: Any, category: str, root: Path, base: TaskRecord, new: str, cfg: EscalationConfig,
                    pool: Any, log: Any) -> tuple[TaskRecord, Package]:  # fmt: skip
     """The agent writes tasks/<new>/ in a workbench seeded with the package; the variant alone is gated."""
-    from agentkit.envs.packages.synthesizer import PKG, SYSTEM_PROMPT, Workbench, check_package_fn
+    from agentkit.envs.packages.gates import check_package
+    from agentkit.envs.packages.synthesizer import PKG, SYSTEM_PROMPT, Workbench
     from agentkit.loop import Agent
     from agentkit.sandbox import Sandbox, SandboxLimits
 
@@ -157,7 +158,7 @@ async def _variant(backend: Any, category: str, root: Path, base: TaskRecord, ne
     except KeyError:
         raise _NoVariant("not_written", f"the agent wrote no tasks/{new}/") from None
     pkg.tasks = [task]
-    report = await check_package_fn(pkg, pool=pool, config=cfg.gates)
+    report = await check_package(pkg, pool=pool, config=cfg.gates)
     if not report.kept:
         o = report.outcomes[0]
         raise _NoVariant("discarded", f"gates: {o.reason}: {o.detail[:300]}")

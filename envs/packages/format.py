@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from agentkit.envs.errors import SpecError
+from agentkit.envs.runtime import PACKAGE_IMPL
 from agentkit.envs.spec import Call, Environment, Solution, Task, TaskRecord, ToolSpec, Verifier, empty_diff
 
-PACKAGE_IMPL = "package.tool"
 """`ToolSpec.impl` of a package's tool: the call goes into the episode's sandbox session."""
 DATA_NAMES = ("data.sqlite", "data.json", "data.sql")
 HARNESS_PATH = Path(__file__).with_name("harness.py")

@@ -131,7 +131,7 @@ def looked_up(calls: list[dict[str, Any]], answer: str | None) -> list[tuple[str
             js = json.dumps(v)
             if js in seen:
                 used[js] = seen[js]
-            elif js not in seen:
+            else:
                 given.add(js)
         for k, v in _leaves(c["result"]):
             js = json.dumps(v)
@@ -216,7 +216,8 @@ class _Clock:
             raise Discard("output_cap", f"{gate}: {exc}") from None
         self.report.gate_seconds[gate] = self.report.gate_seconds.get(gate, 0.0) + secs
         if "fatal" in out:
-            raise Discard(_violation(out).reason if _violation(out) else "load", f"{gate}: {out['fatal']}")
+            violation = _violation(out)
+            raise Discard(violation.reason if violation else "load", f"{gate}: {out['fatal']}")
         return out
 
 

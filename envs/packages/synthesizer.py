@@ -146,14 +146,14 @@ class Workbench:
             except OSError as exc:
                 raise ToolError(f"cannot read {path}: {exc}") from None
 
-        async def check_package() -> str:
+        async def check() -> str:
             self.checks += 1
             try:
                 pkg = await self.pull()
             except SpecError as exc:
                 self.log.event("check", ok=False, error=str(exc))
                 raise ToolError(f"the package cannot be read yet: {exc}") from None
-            self.last = await check_package_fn(pkg, pool=self.pool, config=self.gates)
+            self.last = await check_package(pkg, pool=self.pool, config=self.gates)
             if self.last.kept and self.checkpoint is not None:
                 self.checkpoint(pkg, self.last)
             self.log.event("check", outcomes=[{"task": o.task_id, "kept": o.kept, "reason": o.reason,
@@ -172,11 +172,8 @@ class Workbench:
             Tool.from_schema("read_file", f"Read a text file under {PKG}.",
                              {**s, "properties": {"path": {"type": "string"}}, "required": ["path"]}, read_file),
             Tool.from_schema("check_package", "Run every gate on the package in fresh sandboxes; says per task whether "
-                             "it is kept or why it was discarded.", {**s, "properties": {}}, check_package),
+                             "it is kept or why it was discarded.", {**s, "properties": {}}, check),
         ]  # fmt: skip
-
-
-check_package_fn = check_package
 
 
 def _rel(path: str) -> str:
@@ -235,7 +232,7 @@ async def synthesize_category(backend: Any, category: str, out: Path, *, config:
                 result.cache_hit_tokens = u.cache_hit_tokens
                 log.event("agent_done", status=run.status, turns=run.turns, output=(run.output or "")[:500])
             pkg = await bench.pull()
-            report = await check_package_fn(pkg, pool=pool, config=cfg.gates)  # the final word, never the agent's
+            report = await check_package(pkg, pool=pool, config=cfg.gates)  # the final word, never the agent's
             result.checks = bench.checks + 1
         pkg.write(out / "packages" / name)
         records = report.kept[: cfg.n_tasks]

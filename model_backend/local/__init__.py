@@ -34,19 +34,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "ATTN_MODES",
-    "AttnMode",
-    "CacheCapacityError",
-    "CheckpointError",
-    "DSACache",
-    "DSAConfig",
-    "DSATransformer",
-    "LocalDSABackend",
-    "LocalModelError",
-    "TrainOutput",
-    "load_checkpoint",
-    "read_config",
-    "save_checkpoint",
-    "shipped_backend",
-]
+__all__ = sorted(_EXPORTS)  # one list: every lazily exported name is public, and only those

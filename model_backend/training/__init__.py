@@ -35,17 +35,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "AGENT_SETTINGS",
-    "STEPS_PER_PROCESS",
-    "SYSTEM_PROMPT",
-    "TINY",
-    "Recipe",
-    "RecipeTiming",
-    "TrainError",
-    "Trainer",
-    "agent_factory",
-    "time_recipe",
-    "topk_recalls",
-    "turn_exact_match",
-]
+__all__ = sorted(_EXPORTS)  # one list: every lazily exported name is public, and only those

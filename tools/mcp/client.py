@@ -112,7 +112,7 @@ class MCPServer:
             await self._shutdown()
             raise ToolError(f"MCP server {self.name!r} did not answer the handshake within {self.connect_timeout:g} s") from None
         if ready not in done:
-            exc = self._task.exception() if not self._task.cancelled() else None
+            exc = _task_error(self._task)
             self._task = None
             raise ToolError(f"MCP server {self.name!r} could not start: {_why(exc)}")
         self._session = ready.result()

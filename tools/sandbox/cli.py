@@ -136,8 +136,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         version = engine.client().version()
         info["engine"] = f"{version.get('Version')} (API {version.get('ApiVersion')})"
-        info["image_built"] = any(i["tag"] == info["image"] for i in image.list_images())
         info["images"] = image.list_images()
+        info["image_built"] = any(i["tag"] == info["image"] for i in info["images"])
         info["containers"] = engine.list_sandboxes()
     except SandboxUnavailable as exc:
         info["error"] = str(exc)

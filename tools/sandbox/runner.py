@@ -125,7 +125,7 @@ def main():
     os.dup2(2, 1)  # a stray print of ours must never corrupt the protocol stream
     os.chdir(WORK)
     kernel = Kernel()
-    kernel.start(channel)
+    kernel.start()
     kernel.settle()
     channel.send(
         {
@@ -151,7 +151,7 @@ def main():
             else:
                 payload = channel.read(payload_size) if payload_size else b""
                 if op == "python":
-                    header, data = op_python(req, payload, channel, kernel)
+                    header, data = op_python(req, payload, kernel)
                 elif op == "shell":
                     header, data = op_shell(req, payload, kernel)
                 elif op == "get_file":

@@ -130,7 +130,6 @@ class Kernel:
     def __init__(self):
         self.pid = None
         self.sock = None
-        self.pidfd = None
         self.watch = None
         self.child_fd = -1
         self.cell = 0
@@ -144,7 +143,7 @@ class Kernel:
         reap()
         return self.pid not in statuses
 
-    def start(self, channel):
+    def start(self):
         parent, child = socket.socketpair()
         pid = fork_clearing(spare=())
         if pid == 0:
@@ -165,7 +164,7 @@ class Kernel:
         self.child_fd = child.fileno()
         child.close()
         self.watch = ExitWatch(pid)
-        self.pid, self.sock, self.pidfd = pid, parent, self.watch.fd
+        self.pid, self.sock = pid, parent
         self.sock.setblocking(False)
 
     def signal(self, sig):
@@ -187,7 +186,7 @@ class Kernel:
         if self.sock is not None:
             self.sock.close()
             self.watch.close()
-        self.pid = self.sock = self.pidfd = self.watch = None
+        self.pid = self.sock = self.watch = None
 
     def idle(self):
         """True when the kernel has exited or closed its socket, or when the kernel's main thread waits for the next cell on its socket (the answer it sent is the
@@ -219,7 +218,7 @@ class Kernel:
             self.signal(signal.SIGSTOP)
 
 
-def op_python(req, code, channel, kernel):
+def op_python(req, code, kernel):
     opts = req["opts"]
     started = time.monotonic()
     deadline = started + opts["timeout"]
@@ -228,12 +227,12 @@ def op_python(req, code, channel, kernel):
         if kernel.pid is not None:
             kernel.stop()
             reset = True
-        kernel.start(channel)
+        kernel.start()
     kernel.cell += 1
     fields = {"state_reset": reset}
     if not _drain_stale(kernel.sock):
         kernel.stop()
-        kernel.start(channel)
+        kernel.start()
         fields["state_reset"] = True
     kernel.signal(signal.SIGCONT)
     r_out, w_out = os.pipe()
@@ -248,9 +247,9 @@ def op_python(req, code, channel, kernel):
         kernel.sock.setblocking(False)
     os.close(w_out)
     os.close(w_err)
-    exits = {kernel.pidfd: kernel.watch.exited}
+    exits = {kernel.watch.fd: kernel.watch.exited}
     out, err, why = collect(
-        r_out, r_err, [kernel.pidfd, kernel.sock.fileno()], deadline, opts, kernel.idle, exits
+        r_out, r_err, [kernel.watch.fd, kernel.sock.fileno()], deadline, opts, kernel.idle, exits
     )
     if why == "done":
         answer, problem = _read_answer(kernel)

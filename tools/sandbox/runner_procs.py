@@ -188,6 +188,5 @@ def set_dumpable(flag):
 def for_user_code():
     """In a child about to run user code: the code's uid without capabilities, the OOM killer's first choice for good
     (runner_privs), and default signal handling."""
-    become_user()
-    set_dumpable(True)  # our /proc/self files belong to us again (the runner itself is non-dumpable)
+    become_user()  # also makes the child dumpable again, so its /proc/self files are its own
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -337,10 +337,11 @@ class Sandbox:
     async def put_file(self, path: str, data: bytes | str, *, mode: int = 0o644) -> str:
         """Write a file (relative paths are under /work); returns its absolute path in the sandbox."""
         payload = data.encode() if isinstance(data, str) else bytes(data)
-        if len(payload) > parse_size(self.limits.max_file):
+        max_bytes = parse_size(self.limits.max_file)
+        if len(payload) > max_bytes:
             raise OSError(errno.EFBIG, f"{len(payload)} bytes are more than max_file allows", path)
         answer, _ = await self._request(
-            {"op": "put_file", "path": path, "mode": mode, "max_bytes": parse_size(self.limits.max_file)},
+            {"op": "put_file", "path": path, "mode": mode, "max_bytes": max_bytes},
             payload,
             wait=self.limits.timeout + self.limits.grace,
         )
