@@ -116,6 +116,9 @@ class ContextWindow:
     def _chars(self, view: list[Message]) -> int:
         return sum(map(_chars, view)) + self.tools_chars
 
+    def _tokens(self, view: list[Message]) -> float:
+        return self._chars(view) * self.tokens_per_char
+
     def _view(self, messages: list[Message], head: int) -> list[Message]:
         out = list(messages[:head])
         if self.note is not None:
