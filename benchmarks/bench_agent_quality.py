@@ -1,17 +1,20 @@
 """Quality of the shipped local DSA agent model on held-out tasks, measured with the eval harness.
 
 Held-out tasks come from the generator with a seed the training never used (the manifest names the training seed;
-this script refuses an equal one and counts any task whose content also occurs in the training set). Every task
-runs through the real agent loop against the real environment (the Python sandbox for the dataset family, the
-search index for knowledge), once with DSA sparse attention (the default) and once with dense attention on the
-same weights, the baseline the sparse figure is compared with. The top-k recall of the dense attention mass is
-measured on the held-out tasks' reference trajectories.
+this script refuses an equal one and counts any task whose content also occurs in the training set). Three sets:
+difficulty 1-2 in the generator's wording (the phrasings training drew from), the same tasks again in held-out
+wording (phrasings training never saw, `agentkit.envs.wording`: same tools, state and verifier), and difficulty 3.
+Every task runs through the real agent loop against the real environment (the Python sandbox for the dataset
+family, the search index for knowledge) with DSA sparse attention (the default); a subset runs again with dense
+attention on the same weights, the baseline the sparse figure is compared with. The top-k recall of the dense
+attention mass is measured on the held-out tasks' reference trajectories.
 
-    python benchmarks/bench_agent_quality.py                  # 100 tasks per family, difficulty 1-3
-    python benchmarks/bench_agent_quality.py --quick          # 1 task per family, difficulty 1-2
+    python benchmarks/bench_agent_quality.py                  # 40 + 40 reworded + 20 tasks per family (1,000)
+    python benchmarks/bench_agent_quality.py --quick          # 1 + 1 reworded task per family, no difficulty 3
     python benchmarks/bench_agent_quality.py --write-manifest # store the figures in the checkpoint's manifest
 
-The last line is one JSON object: pass1_d12, pass1_all, sparse_dense_gap_points, topk_recall, train_minutes, ...
+The last line is one JSON object: pass1_d12, pass1_d3, pass1_d12_heldout_wording, sparse_dense_gap_points,
+topk_recall, train_minutes, ...
 """
 
 from __future__ import annotations
@@ -41,15 +44,21 @@ from agentkit.training.data import encode_records
 from agentkit.training.diagnose import diagnose_turns
 from agentkit.training.metrics import greedy_predictor, layer_topk_recalls, mean_recalls
 
-EVAL_SEED = 7_770_001
-"""Generator seed of the held-out set (the training seed is in the manifest; they must differ)."""
+EVAL_SEED = 7_770_101
+"""Generator seed of the held-out sets (the training seed is in the manifest; they must differ). Seeds up to
+7,770,051 measured the models of earlier rounds (docs/quality_history.md)."""
+HELDOUT_SUFFIX = "~heldout-wording"
 
 
-def held_out(per_family: int, difficulties: tuple[int, ...], seed: int) -> list[TaskRecord]:
+def held_out(per_family: int, difficulties: tuple[int, ...], seed: int, wording: str = "train") -> list[TaskRecord]:
     from agentkit.envs.families import families
 
     n = per_family * len(families())
-    return generate_records(n, seed, None, difficulties, workers=1)
+    tasks = generate_records(n, seed, None, difficulties, workers=1, wording=wording)
+    if wording == "heldout":  # the same tasks as the generated wording's: ids apart, so one run can hold both
+        for t in tasks:
+            t.task.task_id += HELDOUT_SUFFIX
+    return tasks
 
 
 def first_per_family(tasks: list[TaskRecord], n: int) -> list[TaskRecord]:
@@ -114,12 +123,6 @@ def write_records(path: Path, records: list[AttemptRecord]) -> None:
     write_results(path, {"source": "bench_agent_quality", "attempts": len(records)}, sorted(records, key=lambda r: r.key))
 
 
-def group_pass(summary: EvalSummary, difficulties: set[int]) -> float:
-    groups = [(g.pass1, g.tasks) for d, g in summary.by_difficulty.items() if int(d) in difficulties]
-    n = sum(t for _, t in groups)
-    return sum(p * t for p, t in groups) / n if n else float("nan")
-
-
 def table(sparse: EvalSummary, dense: EvalSummary | None, title: str) -> Table:
     t = Table(title=title)
     t.add_column("group")
@@ -140,6 +143,19 @@ def table(sparse: EvalSummary, dense: EvalSummary | None, title: str) -> Table:
     for name, g in sparse.by_family.items():
         row(name, g, dense.by_family.get(name) if dense else None)
     row("all", sparse.overall, dense.overall if dense else None)
+    return t
+
+
+def wording_table(generated: EvalSummary, reworded: EvalSummary) -> Table:
+    """The same tasks in the generator's wording and in held-out wording, by family: what wording alone costs."""
+    t = Table(title="difficulty 1-2: generated wording vs held-out wording (the same tasks)")
+    for col in ("family", "tasks", "generated", "held-out wording", "held-out / generated"):
+        t.add_column(col, justify="left" if col == "family" else "right")
+    rows = [*generated.by_family.items(), ("all", generated.overall)]
+    for name, g in rows:
+        h = reworded.overall if name == "all" else reworded.by_family.get(name)
+        ratio = f"{h.pass1 / g.pass1:.3f}x" if h and g.pass1 else "-"
+        t.add_row(name, str(g.tasks), f"{g.pass1:.1%}", f"{h.pass1:.1%}" if h else "-", ratio)
     return t
 
 
@@ -216,13 +232,14 @@ def update_manifest(checkpoint: Path, figures: dict[str, Any], beams: int | None
 async def main() -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT)
-    ap.add_argument("--quick", action="store_true", help="1 task per family at difficulty 1-2 (about a minute)")
-    ap.add_argument("--per-family", type=int, default=None)
-    ap.add_argument("--difficulties", default=None, help="e.g. 1,2,3 (default 1,2,3; --quick 1,2)")
+    ap.add_argument("--quick", action="store_true", help="1 task per family at difficulty 1-2, reworded too")
+    ap.add_argument("--per-family", type=int, default=None,
+                    help="difficulty 1-2 tasks per family, each run in generated and in held-out wording (default 40)")
+    ap.add_argument("--d3-per-family", type=int, default=None, help="difficulty 3 tasks per family (default 20)")
     ap.add_argument("--dense-per-family", type=int, default=None,
-                    help="tasks per family also run with dense attention (default: all of them)")
-    ap.add_argument("--unconstrained-per-family", type=int, default=None,
-                    help="tasks per family also run without constrained tool names (default: 10, --quick 1)")
+                    help="difficulty 1-2 tasks per family also run with dense attention (default 10, --quick 1)")
+    ap.add_argument("--unconstrained-per-family", type=int, default=0,
+                    help="tasks per family also run without constrained tool names (default 0)")
     ap.add_argument("--seed", type=int, default=EVAL_SEED)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
@@ -240,24 +257,32 @@ async def main() -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     logging.getLogger("agentkit.local").setLevel(logging.ERROR)  # malformed output is scored, not logged
     console = Console()
-    per_family = args.per_family or (1 if args.quick else 100)
-    diffs = tuple(int(d) for d in (args.difficulties or ("1,2" if args.quick else "1,2,3")).split(","))
+    per_family = args.per_family if args.per_family is not None else (1 if args.quick else 40)
+    per_family_d3 = args.d3_per_family if args.d3_per_family is not None else (0 if args.quick else 20)
     manifest_path = args.checkpoint / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     if args.seed in {data.get("generator_seed") for data in training_data_sections(manifest)}:
         sys.exit(f"--seed {args.seed} is a training data seed of this checkpoint: pick another one for held-out tasks")
 
     t0 = time.perf_counter()
-    tasks = held_out(per_family, diffs, args.seed)
+    d12 = held_out(per_family, (1, 2), args.seed)
     if args.recall_only:
-        return await recall_only(args, tasks, manifest, console)
-    overlap = overlap_with_training(tasks, manifest) if not args.quick else None
-    n_dense = per_family if args.dense_per_family is None else args.dense_per_family
-    dense_tasks = first_per_family(tasks, n_dense)
+        return await recall_only(args, d12, manifest, console)
+    reworded = held_out(per_family, (1, 2), args.seed, "heldout")
+    same = [(a.task.task_id + HELDOUT_SUFFIX, a.verifier.to_dict()) for a in d12]
+    assert same == [(b.task.task_id, b.verifier.to_dict()) for b in reworded], "held-out wording changed the tasks"
+    d3 = held_out(per_family_d3, (3,), args.seed) if per_family_d3 else []
+    tasks = d12 + reworded + d3
+    overlap = overlap_with_training(d12 + d3, manifest) if not args.quick else None
+    n_dense = (1 if args.quick else 10) if args.dense_per_family is None else args.dense_per_family
+    dense_tasks = first_per_family(d12, n_dense)
 
     beams = args.beams if args.beams is not None else int(manifest.get("agent", {}).get("beams", 1))
-    sparse, records = await run_eval(args.checkpoint, tasks, "sparse", args.concurrency, "sparse (DSA)", args.threads,
-                                     beams=beams)  # fmt: skip
+    everything, records = await run_eval(args.checkpoint, tasks, "sparse", args.concurrency, "sparse (DSA)",
+                                         args.threads, beams=beams)  # fmt: skip
+    by_set = {name: summarize([r for r in records if r.task_id in {t.task.task_id for t in group}])
+              for name, group in (("d12", d12), ("reworded", reworded), ("d3", d3)) if group}  # fmt: skip
+    sparse = by_set["d12"]
     if args.records:
         write_records(args.records, records)
     dense = (
@@ -277,13 +302,14 @@ async def main() -> dict[str, Any]:
     free_ids = {t.task.task_id for t in free_tasks}
     constrained_same = summarize([r for r in records if r.task_id in free_ids])
 
-    ref = await reference_figures(args.checkpoint, tasks, args.quick)
+    ref = await reference_figures(args.checkpoint, d12, args.quick)
     recall, oracle_recall, exact = ref["topk_recall"], ref["topk_recall_oracle"], ref["turn_exact"]
 
-    d12 = {1, 2} & set(diffs)
     figures: dict[str, Any] = {
-        "pass1_d12": round(group_pass(sparse, d12), 4) if d12 else None,
-        "pass1_all": round(sparse.pass1, 4),
+        "pass1_d12": round(sparse.pass1, 4),
+        "pass1_d3": round(by_set["d3"].pass1, 4) if d3 else None,
+        "pass1_d12_heldout_wording": round(by_set["reworded"].pass1, 4),
+        "pass1_all": round(everything.pass1, 4),
         "pass1_dense_all": round(dense.pass1, 4) if dense else None,
         "sparse_dense_gap_points": round(100 * (dense.pass1 - sparse_same.pass1), 2) if dense else None,
         "pass1_unconstrained": round(free.pass1, 4) if free else None,
@@ -301,10 +327,14 @@ async def main() -> dict[str, Any]:
         "by_family": {f: round(g.pass1, 4) for f, g in sparse.by_family.items()},
         "dense_by_difficulty": {d: round(g.pass1, 4) for d, g in dense.by_difficulty.items()} if dense else None,
         "dense_by_family": {f: round(g.pass1, 4) for f, g in dense.by_family.items()} if dense else None,
+        "heldout_wording_by_family": {f: round(g.pass1, 4) for f, g in by_set["reworded"].by_family.items()},
+        "d3_by_family": {f: round(g.pass1, 4) for f, g in by_set["d3"].by_family.items()} if d3 else None,
         "tasks": len(tasks),
+        "tasks_d12": len(d12),
+        "tasks_d12_heldout_wording": len(reworded),
+        "tasks_d3": len(d3),
         "dense_tasks": len(dense_tasks),
         "eval_seed": args.seed,
-        "difficulties": list(diffs),
         "overlap_with_training": overlap,
         "index_topk": ref["index_topk"],
         "mean_turns": round(sparse.stats["turns"]["mean"], 2),
@@ -312,7 +342,11 @@ async def main() -> dict[str, Any]:
         "wall_s": round(time.perf_counter() - t0, 1),
         "quick": args.quick,
     }
-    console.print(table(sparse, dense, f"held-out pass@1, seed {args.seed}, {len(tasks)} tasks, beams {beams}"))
+    console.print(table(sparse, dense, f"held-out pass@1, difficulty 1-2, seed {args.seed}, {len(d12)} tasks, beams "
+                        f"{beams}"))
+    console.print(wording_table(sparse, by_set["reworded"]))
+    if d3:
+        console.print(table(by_set["d3"], None, f"difficulty 3, seed {args.seed}, {len(d3)} tasks"))
     console.print(miss_table(ref))
     console.print(recall_layer_line(ref))
     console.print(

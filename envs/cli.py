@@ -21,6 +21,7 @@ from rich.table import Table
 from agentkit.envs.cli_args import UsageError, int_at_least, one_line_errors, readable_file, writable_path
 from agentkit.envs.errors import SpecError
 from agentkit.envs.spec import LineError, TaskRecord, iter_jsonl
+from agentkit.envs.wording import WORDINGS
 
 DEFAULT_DIFFICULTY = [1, 2, 3, 4, 5]
 
@@ -62,6 +63,9 @@ def register(subparsers: Any) -> None:
     g.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where slots are generated (ray: agentkit[ray]; the same file as a local run)")  # fmt: skip
     g.add_argument("--address", default=None, help="Ray cluster address (default: start or join a local one)")
+    g.add_argument("--wording", choices=WORDINGS, default="train",
+                   help="phrasing of the instructions: train (varied, the default), heldout (phrasings kept out of "
+                        "training, to measure generalization; same tasks as train), template (each family's own)")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("check", help="re-verify every task of a JSONL file")
@@ -109,6 +113,8 @@ def _coverage(args: argparse.Namespace, fams: list[str], diffs: list[int]) -> No
 def _resume_state(out: Path, tmp: Path, plan_args: dict[str, Any]) -> tuple[int, set[str], list[str]]:
     """(next slot, hashes kept so far, their lines) from an interrupted run of the same arguments; else a fresh
     start. The partial file is ours alone, so a torn last line is simply dropped."""
+    from agentkit.envs.generator import dedup_hash
+
     sidecar = tmp.with_name(tmp.name + ".json")
     if not tmp.exists() or not sidecar.exists():
         return 0, set(), []
@@ -124,7 +130,7 @@ def _resume_state(out: Path, tmp: Path, plan_args: dict[str, Any]) -> tuple[int,
         except Exception:  # noqa: BLE001 - a torn line of a killed run
             continue
         lines.append(raw)
-        seen.add(rec.content_hash())
+        seen.add(dedup_hash(rec))
         start = int(rec.task.task_id.rsplit("-", 1)[1]) + 1
     return start, seen, lines
 
@@ -166,7 +172,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     writable_path(out, "--out")
     tmp = out.with_name(out.name + ".partial")
-    plan_args = {"n": args.n, "seed": args.seed, "families": fams, "difficulty": diffs}
+    plan_args = {"n": args.n, "seed": args.seed, "families": fams, "difficulty": diffs, "wording": args.wording}
     start, seen, resumed = _resume_state(out, tmp, plan_args)
     kept: Counter[tuple[str, int]] = Counter()
     for line in resumed:
@@ -184,7 +190,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             fh.writelines(line + "\n" for line in resumed)
             fh.flush()
             job = bar.add_task("generating", total=args.n, completed=start, rate="")
-            slots = generate(args.n, args.seed, fams, diffs, args.workers, start=start, seen=seen, mapper=mapper)
+            slots = generate(args.n, args.seed, fams, diffs, args.workers, start=start, seen=seen, mapper=mapper,
+                             wording=args.wording)  # fmt: skip
             for i, slot in enumerate(slots, 1):
                 discards.update(slot.discards)
                 if slot.line is None:

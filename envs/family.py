@@ -90,7 +90,7 @@ class World:
                 out.setdefault(nest[canon], {})[actual] = value
             else:
                 out[actual] = value
-        return Call(spec.name, out, thought)
+        return Call(spec.name, out, str(thought), getattr(thought, "anchor", ""))
 
     def unclaimed(self, coll: str, pred: Callable[[str, dict[str, Any]], bool] | None = None) -> list[str]:
         """Ids of records of `coll` (actual name) no goal has used yet, optionally filtered."""
@@ -145,13 +145,9 @@ class GoalBuilder:
     def calc(self, expression: str, thought: str) -> Any:
         """Compute with the environment's calculator tool, as a step of the reference: the trajectory then shows
         the agent writing the expression from values it has read and copying the result, never doing digits in
-        its head. Returns the result.
-
-        The expression opens with a space. Byte-level BPE splits a number by what precedes it (` 782336` is
-        ` 7|8|23|36`, right after the DSML parameter tag's `>` it is `78|23|36`), and every value the agent copies
-        from (results, thoughts) follows a space. Opening on the tag, the first number was the one the model wrote
-        wrong (`7823 + ...` for 782336); the calculator strips the space."""
-        return self.do("calculate", thought, expression=" " + expression.lstrip())["result"]
+        its head. Returns the result. (How the expression is spaced for a tokenizer is the trajectory renderer's
+        choice, not the task's: `RenderStyle.space_before_expression`.)"""
+        return self.do("calculate", thought, expression=expression.strip())["result"]
 
     def add_up(self, values: Sequence[float], what: str, labels: Sequence[str]) -> Any:
         """The sum of a listing's values through the calculator (one value is its own sum: no call). The
@@ -296,6 +292,18 @@ class GoalBuilder:
             raise GenerationError("template produced no instruction")
         return Goal(self.instruction, self.calls, self.hidden, self.predicates, self.answer, self.answer_text,
                     self.answer_thought, self.tags)
+
+
+class Anchored(str):
+    """A step's thought together with the task phrase it hinges on (`Call.anchor`): the thought reads as the
+    plain string; the renderer may restate the anchor before it."""
+
+    anchor: str
+
+    def __new__(cls, anchor: str, thought: str) -> Anchored:
+        self = super().__new__(cls, thought)
+        self.anchor = anchor
+        return self
 
 
 def pick(rng: random.Random, options: Sequence[Any]) -> Any:

@@ -43,6 +43,7 @@ from agentkit.envs.spec import (
     normalise_text,
     numbers_in,
 )
+from agentkit.envs.wording import HELDOUT, TEMPLATE, TRAIN, WORDINGS, Wording, reword, wording_rng
 
 MIN_CALLS = {1: 1, 2: 2, 3: 3, 4: 5, 5: 8}
 MAX_CALLS = {1: 2, 2: 4, 3: 6, 4: 9, 5: 16}
@@ -214,6 +215,8 @@ def check_task(record: TaskRecord, *, determinism: bool = True) -> str | None:
             again = build_task(fam, record.task.difficulty, record.task.seed, record.task.task_id)
         except GenerationError:
             return "nondeterministic"
+        if record.meta.get("wording") in (TRAIN, HELDOUT):
+            apply_wording(again, record.meta["wording"])
         if again.to_dict() != record.to_dict():  # structural equality; byte equality is tested on whole files
             return "nondeterministic"
     return None
@@ -259,7 +262,7 @@ def plan(index: int, fams: Sequence[str], difficulties: Sequence[int]) -> tuple[
 
 def make_slot(
     seed: int, index: int, fams: Sequence[str], difficulties: Sequence[int], start_attempt: int = 0,
-    skip_hashes: frozenset[str] = frozenset(),
+    skip_hashes: frozenset[str] = frozenset(), wording: Wording = TRAIN,
 ) -> Slot:
     name, d = plan(index, fams, difficulties)
     fam = families()[name]
@@ -279,13 +282,41 @@ def make_slot(
         if reason:
             slot.discards[reason] += 1
             continue
+        if wording != TEMPLATE:
+            # Checked and deduplicated in the template's wording, so every wording of a seed holds the same tasks.
+            apply_wording(rec, wording)
+            line = rec.serialise()[0]
         slot.line, slot.content_hash, slot.env_hash = line, digest, rec.meta["env_hash"]
         return slot
     return slot
 
 
-def _slot_job(args: tuple[int, int, tuple[str, ...], tuple[int, ...]]) -> Slot:
-    return make_slot(*args)
+def apply_wording(rec: TaskRecord, wording: Wording) -> None:
+    """Reword a checked task's instruction in place (the template's stays in `meta`). A rewording that would
+    name a looked-up value keeps the template's."""
+    template = rec.meta.get("instruction_template", rec.task.instruction)
+    text = reword(template, wording_rng(rec.task.seed, wording), wording)
+    if text != template and leaked(text, rec.meta.get("hidden", [])) is None:
+        rec.meta["instruction_template"] = template
+        rec.meta["wording"] = wording
+        rec.task.instruction = text
+
+
+def dedup_hash(rec: TaskRecord) -> str:
+    """The hash duplicates are found by: the content hash in the template's wording, the same in every wording."""
+    template = rec.meta.get("instruction_template")
+    if template is None:
+        return rec.content_hash()
+    worded, rec.task.instruction = rec.task.instruction, template
+    try:
+        return rec.content_hash()
+    finally:
+        rec.task.instruction = worded
+
+
+def _slot_job(args: tuple[int, int, tuple[str, ...], tuple[int, ...], Wording]) -> Slot:
+    seed, index, names, diffs, wording = args
+    return make_slot(seed, index, names, diffs, wording=wording)
 
 
 def generate(
@@ -298,6 +329,7 @@ def generate(
     start: int = 0,
     seen: set[str] | None = None,
     mapper: Callable[[Callable[[Any], Slot], Iterator[Any]], Iterator[Slot]] | None = None,
+    wording: Wording = TRAIN,
 ) -> Iterator[Slot]:
     """Yield n slots in index order (each with a kept task unless every attempt failed). Deterministic in the
     arguments, whatever `workers` is; duplicates are detected here, in order, and their slot is regenerated.
@@ -305,7 +337,8 @@ def generate(
     before it (an interrupted run resumed this way yields exactly the slots an uninterrupted one would).
     `mapper(fn, jobs)`, when given, runs the slots elsewhere and yields their results in order (e.g. on a Ray
     cluster: `agentkit.envs.executors.ray_jobs.ordered_map`); a slot depends on its arguments alone, so the set is
-    the same wherever its slots ran."""
+    the same wherever its slots ran. `wording` picks the space the instructions are phrased from
+    (`agentkit.envs.wording`): the same seed gives the same tasks in every wording."""
     names = tuple(fams or families())
     unknown = [f for f in names if f not in families()]
     if unknown:
@@ -314,18 +347,20 @@ def generate(
     if bad:
         raise SpecError(f"difficulty must be in 1..5, got {bad}")
     diffs = tuple(difficulties)
-    jobs = ((seed, i, names, diffs) for i in range(start, n))
+    if wording not in WORDINGS:
+        raise SpecError(f"wording must be one of {', '.join(WORDINGS)}, got {wording!r}")
+    jobs = ((seed, i, names, diffs, wording) for i in range(start, n))
     seen = set(seen or ())
     if mapper is not None:
-        yield from _dedup(mapper(_slot_job, jobs), seen, seed, names, diffs)
+        yield from _dedup(mapper(_slot_job, jobs), seen, seed, names, diffs, wording)
     elif workers > 1:
         import multiprocessing as mp
 
         ctx = mp.get_context("fork")
         with ctx.Pool(workers, initializer=_ignore_sigint) as pool:
-            yield from _dedup(pool.imap(_slot_job, jobs, chunksize=16), seen, seed, names, diffs)
+            yield from _dedup(pool.imap(_slot_job, jobs, chunksize=16), seen, seed, names, diffs, wording)
     else:
-        yield from _dedup(map(_slot_job, jobs), seen, seed, names, diffs)
+        yield from _dedup(map(_slot_job, jobs), seen, seed, names, diffs, wording)
 
 
 def _ignore_sigint() -> None:
@@ -341,16 +376,20 @@ def generate_records(
     fams: Sequence[str] | None = None,
     difficulties: Sequence[int] = (1, 2, 3, 4, 5),
     workers: int = 1,
+    wording: Wording = TRAIN,
 ) -> list[TaskRecord]:
     """The kept tasks of `generate` as records: what the demo, the benchmarks and most tests want, in one place."""
-    return [TaskRecord.from_json(s.line) for s in generate(n, seed, fams, difficulties, workers) if s.line]
+    slots = generate(n, seed, fams, difficulties, workers, wording=wording)
+    return [TaskRecord.from_json(s.line) for s in slots if s.line]
 
 
-def _dedup(slots: Any, seen: set[str], seed: int, names: tuple[str, ...], diffs: tuple[int, ...]) -> Iterator[Slot]:
+def _dedup(
+    slots: Any, seen: set[str], seed: int, names: tuple[str, ...], diffs: tuple[int, ...], wording: Wording,
+) -> Iterator[Slot]:
     for slot in slots:
         while slot.content_hash is not None and slot.content_hash in seen:
             prior = slot.discards
-            slot = make_slot(seed, slot.index, names, diffs, slot.next_attempt, frozenset(seen))
+            slot = make_slot(seed, slot.index, names, diffs, slot.next_attempt, frozenset(seen), wording)
             slot.discards = prior + slot.discards + Counter({"duplicate": 1})
         if slot.content_hash:
             seen.add(slot.content_hash)

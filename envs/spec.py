@@ -184,18 +184,27 @@ class Task:
 
 @dataclass(slots=True)
 class Call:
-    """One tool call of a reference solution; `thought` is the short reasoning shown in trajectories."""
+    """One tool call of a reference solution; `thought` is the short reasoning shown in trajectories.
+
+    `anchor` is the phrase of the task this step hinges on (a month, a route, a new setting), kept apart from the
+    thought: whether a trajectory restates it is training-data design, chosen when trajectories are rendered
+    (`agentkit.envs.trajectories.RenderStyle`), so the task set is the same whatever model it trains."""
 
     tool: str
     arguments: dict[str, Any]
     thought: str = ""
+    anchor: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tool": self.tool, "arguments": self.arguments, "thought": self.thought}
+        out = {"tool": self.tool, "arguments": self.arguments, "thought": self.thought}
+        if self.anchor:
+            out["anchor"] = self.anchor
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Call:
-        return cls(_need(d, "tool", "call"), _need(d, "arguments", "call"), d.get("thought", ""))
+        return cls(_need(d, "tool", "call"), _need(d, "arguments", "call"), d.get("thought", ""),
+                   d.get("anchor", ""))
 
 
 @dataclass(slots=True)

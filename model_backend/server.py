@@ -10,8 +10,7 @@ The server protects itself and its host: requests are validated (OpenAI-style er
 "type", "param", "code"}}`), at most `max_concurrent` run at once and `max_queue` more wait; beyond that the answer is
 429 with Retry-After instead of an unbounded queue. A client that disconnects cancels its generation. It binds to
 127.0.0.1 unless told otherwise, takes an optional API key, and shuts down gracefully (in-flight requests get
-`graceful_timeout` seconds to finish, then the backend is closed).
-"""
+`graceful_timeout` seconds to finish, then the backend is closed)."""
 
 from __future__ import annotations
 
@@ -37,7 +36,9 @@ from starlette.types import Receive, Scope, Send
 
 from agentkit import errors
 from agentkit.backend import ChatDelta, ChatRequest, ModelBackend, ResponseAssembler, Usage
+from agentkit.backends.botched_calls import BotchedCall, StreamedCalls, first_botched_call
 from agentkit.messages import AssistantMessage, Message, SystemMessage, ToolCall, ToolMessage, UserMessage
+from agentkit.redaction import Redactor
 
 log = logging.getLogger("agentkit.server")
 
@@ -230,6 +231,12 @@ def _backend_error(exc: errors.AgentkitError) -> RequestError:
     return RequestError(500, f"{type(exc).__name__}: {exc}", "server_error")
 
 
+def botched_call_error(call: BotchedCall, redactor: Redactor | None = None) -> RequestError:
+    """Instead of a tool call whose arguments are not a JSON object (botched_calls.py: why this status and kind)."""
+    return RequestError(BotchedCall.STATUS, call.message(redactor), BotchedCall.KIND, code=BotchedCall.KIND,
+                        headers=dict(BotchedCall.HEADERS))  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Responses
 
@@ -248,15 +255,16 @@ def usage_json(usage: Usage | None) -> dict[str, Any]:
 
 
 class _ChunkWriter:
-    """SSE `data:` lines of one streamed completion, in DeepSeek's chunk layout."""
+    """SSE `data:` lines of one streamed completion, in DeepSeek's chunk layout; tool calls go through `StreamedCalls`."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, redactor: Redactor | None = None) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.model = model
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
-        self._seen_calls: set[int] = set()
+        self.calls = StreamedCalls()
+        self._redactor = redactor
 
     def chunk(
         self, delta: dict[str, Any], finish: str | None = None, usage: dict[str, Any] | None = None
@@ -270,32 +278,32 @@ class _ChunkWriter:
         return self.chunk({"role": "assistant", "content": None, "reasoning_content": ""})
 
     def delta(self, d: ChatDelta) -> list[bytes]:
+        if self.calls.broken:
+            self.calls.collect(d.tool_calls, d.finish_reason)
+            return []
         out = []
         if d.reasoning:
             out.append(self.chunk({"content": None, "reasoning_content": d.reasoning}))
         if d.content:
             out.append(self.chunk({"content": d.content, "reasoning_content": None}))
-        for frag in d.tool_calls:
-            if frag.index not in self._seen_calls:
-                self._seen_calls.add(frag.index)
-                call_id = frag.id or f"call_{frag.index:02d}_{uuid.uuid4().hex[:24]}"
-                head = {"index": frag.index, "id": call_id, "type": "function",
-                        "function": {"name": frag.name or "", "arguments": ""}}  # fmt: skip
-                out.append(self.chunk({"tool_calls": [head]}))
-            if frag.arguments:
-                out.append(
-                    self.chunk(
-                        {"tool_calls": [{"index": frag.index, "function": {"arguments": frag.arguments}}]}
-                    )
-                )
+        for i, frag in enumerate(d.tool_calls):
+            out += [self.chunk({"tool_calls": [entry]}) for entry in self.calls.add(frag)]
+            if self.calls.broken:  # a botched call (botched_calls.py): send nothing more
+                self.calls.collect(d.tool_calls[i + 1 :], d.finish_reason)
+                return out
         if d.usage is not None:
             self.usage = d.usage
         if d.finish_reason:
             self.finish_reason = d.finish_reason
         return out
 
-    def last(self) -> bytes:
-        finish = self.finish_reason or ("tool_calls" if self._seen_calls else "stop")
+    def end(self) -> bytes:
+        """The final chunk and `[DONE]`; after a botched tool call an error event instead, as OpenAI sends one (the
+        openai SDK raises `APIError` on a data object with an "error" key, so no `[DONE]` follows)."""
+        if (botched := self.calls.botched()) is not None:
+            body = botched_call_error(botched, self._redactor).body()
+            return b"data: " + json.dumps(body, ensure_ascii=False).encode() + b"\n\n"
+        finish = self.finish_reason or ("tool_calls" if self.calls.calls else "stop")
         return self.chunk({}, finish, usage_json(self.usage)) + b"data: [DONE]\n\n"
 
 
@@ -383,6 +391,7 @@ class ChatApp:
         self.model_id = model_id or backend.model
         self.limits = limits or ServerLimits()
         self._api_key = api_key
+        self._redactor = Redactor(api_key)
         self._close_backend = close_backend
         self._slots: asyncio.Semaphore | None = None
         self.in_flight = 0
@@ -466,6 +475,8 @@ class ChatApp:
                 assembler.add(first)
             async for delta in deltas:
                 assembler.add(delta)
+            if (botched := first_botched_call(assembler.message().tool_calls)) is not None:
+                return botched_call_error(botched, self._redactor).response()
             return JSONResponse(completion_json(self.model_id, assembler))
         except errors.AgentkitError as exc:
             return _backend_error(exc).response()
@@ -494,17 +505,17 @@ class ChatApp:
     async def _sse(
         self, deltas: AsyncIterator[ChatDelta], first: ChatDelta | None, release: Any
     ) -> AsyncIterator[bytes]:
-        writer = _ChunkWriter(self.model_id)
+        writer = _ChunkWriter(self.model_id, self._redactor)
         assert self._slots is not None
         try:
             yield writer.first()
             if first is not None:
                 for data in writer.delta(first):
                     yield data
-            async for delta in deltas:
-                for data in writer.delta(delta):
+            while not writer.calls.stopped and (delta := await anext(deltas, None)) is not None:
+                for data in writer.delta(delta):  # stopped: a botched tool call is known, stop generating
                     yield data
-            yield writer.last()
+            yield writer.end()
         except errors.AgentkitError as exc:
             yield b"data: " + json.dumps(_backend_error(exc).body()).encode() + b"\n\n"
         finally:

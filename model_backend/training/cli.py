@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigurationError(f"--init {args.init}: no model.safetensors in {init}; give a checkpoint "
                                      "directory (a run's checkpoint/, or 'shipped')")  # fmt: skip
         recipe = dataclasses.replace(recipe, init=str(init))
-    Trainer(recipe, args.run_dir, threads=args.threads, workers=args.workers, steps_per_process=per_process).run()
+    command = shlex.join(["agentkit", "local", "train", str(args.run_dir), *(["--tiny"] if args.tiny else []),
+                          *(["--init", args.init] if args.init else []),
+                          *[a for kv in args.set for a in ("--set", kv)]])  # what the manifest names as its origin
+    Trainer(recipe, args.run_dir, threads=args.threads, workers=args.workers, steps_per_process=per_process,
+            command=command).run()  # fmt: skip
     return 0
 
 

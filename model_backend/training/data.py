@@ -91,15 +91,17 @@ def generate_trajectories(recipe: Recipe, workers: int = 1) -> list[tuple[Any, l
     """(task record, conversation, tool specs) of the recipe's training tasks, in generator order."""
     from agentkit.envs.generator import generate
     from agentkit.envs.spec import TaskRecord
-    from agentkit.envs.trajectories import render
+    from agentkit.envs.trajectories import LOCAL_MODEL, render
 
     out = []
     fams = list(recipe.families) or None
-    for slot in generate(recipe.n_tasks, recipe.data_seed, fams, recipe.difficulties, workers=workers):
+    slots = generate(recipe.n_tasks, recipe.data_seed, fams, recipe.difficulties, workers=workers,
+                     wording=recipe.wording)  # fmt: skip
+    for slot in slots:
         if slot.line is None:
             continue
         record = TaskRecord.from_json(slot.line)
-        out.append((record, conversation(render(record)), agent_tool_specs(record)))
+        out.append((record, conversation(render(record, LOCAL_MODEL)), agent_tool_specs(record)))
     if not out:
         raise TrainError("the generator produced no tasks for this recipe")
     return out
@@ -216,11 +218,11 @@ def collate(
 
 def encode_records(tokenizer: ChatTokenizer, records: Sequence[Any], *, thinking: bool = True) -> list[Example]:
     """Held-out tasks' reference trajectories, encoded the way training encodes them (for `topk_recalls`)."""
-    from agentkit.envs.trajectories import render
+    from agentkit.envs.trajectories import LOCAL_MODEL, render
 
     out = []
     for record in records:
-        ids, target = encode_conversation(tokenizer, conversation(render(record)), agent_tool_specs(record),
+        ids, target = encode_conversation(tokenizer, conversation(render(record, LOCAL_MODEL)), agent_tool_specs(record),
                                           thinking=thinking)  # fmt: skip
         out.append(Example(record.task.task_id, record.task.family, record.task.difficulty, ids, target))
     return out

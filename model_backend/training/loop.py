@@ -24,12 +24,13 @@ from agentkit.backends.local.model import DSATransformer
 from agentkit.backends.local.tokenizer import ChatTokenizer
 
 from .data import Example, batch_schedule, build_dataset, collate, load_dataset, make_batches, save_dataset
-from .manifest import RunState, minutes_left, write_manifest
+from .manifest import RunState, minutes_left, source_tree, write_manifest
 from .recipe import MACHINE_DECIDED, Recipe, TrainError
 from .steps import initial_model, lr_at, make_optimizer, peak_lr, stage_at, train_step
 
 STATE_FILE = "train_state.pt"
 RECIPE_FILE = "recipe.json"
+PROVENANCE_FILE = "provenance.json"
 LOG_FILE = "train_log.jsonl"
 DATA_FILE = "dataset.pt"
 
@@ -70,9 +71,10 @@ class Trainer:
     def __init__(
         self, recipe: Recipe, run_dir: str | Path, *, threads: int | None = None, workers: int = 1,
         log: Callable[[str], None] | None = None, progress: bool | None = None,
-        steps_per_process: int | None = STEPS_PER_PROCESS,
+        steps_per_process: int | None = STEPS_PER_PROCESS, command: str | None = None,
     ) -> None:  # fmt: skip
         self.recipe = recipe
+        self.command = command
         self.dir = Path(run_dir)
         self.threads = threads
         self.workers = workers
@@ -101,6 +103,17 @@ class Trainer:
             self.recipe = self.recipe.resolved()
             self.dir.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(self.recipe.to_dict(), indent=1) + "\n")
+        self._record_provenance()
+
+    def _record_provenance(self) -> None:
+        """The command and the source tree of every process that trained this run (`provenance.json`; the
+        manifest copies it): a checkpoint then says exactly what produced it, and a run resumed on another
+        commit says so."""
+        path = self.dir / PROVENANCE_FILE
+        entries = json.loads(path.read_text()) if path.exists() else []
+        here = {"command": self.command, **source_tree()}
+        if not entries or {k: entries[-1].get(k) for k in here} != here:
+            path.write_text(json.dumps([*entries, here], indent=1) + "\n")
 
     def _save_state(self, model: DSATransformer, opt: torch.optim.Optimizer | None, state: RunState) -> None:
         tmp = self.dir / (STATE_FILE + ".tmp")
@@ -143,7 +156,7 @@ class Trainer:
         while (step := self._saved_step()) < end:
             stop = min(step + (self.steps_per_process or end), end)
             child = Trainer(self.recipe, self.dir, threads=self.threads, workers=self.workers, log=self.log,
-                            progress=self.progress, steps_per_process=None)  # fmt: skip
+                            progress=self.progress, steps_per_process=None, command=self.command)  # fmt: skip
             job = pickle.dumps((child, stop))
             # a fresh interpreter, not multiprocessing's spawn: spawn re-runs the caller's script without a main guard
             code = subprocess.run([sys.executable, "-c", f"import {__name__} as t; t._train_from_stdin()"],
@@ -243,7 +256,9 @@ class Trainer:
         for p in model.parameters():
             p.requires_grad_(True)
         ckpt = save_local_checkpoint(self.dir / "checkpoint", model, tokenizer)
-        write_manifest(ckpt, recipe, state, examples, model.cfg, data_minutes)
+        provenance = self.dir / PROVENANCE_FILE
+        runs = json.loads(provenance.read_text()) if provenance.exists() else []
+        write_manifest(ckpt, recipe, state, examples, model.cfg, data_minutes, runs)
         self.log(f"done: {state.step} steps in {state.elapsed / 60:.1f} min; checkpoint at {ckpt}")
         return ckpt
 

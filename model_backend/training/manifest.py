@@ -38,8 +38,27 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def source_tree() -> dict[str, Any]:
+    """The git commit of the tree this code runs from, and whether tracked files differ from it (None outside a
+    git checkout, e.g. an installed wheel)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return {"commit": None, "dirty": None}
+    if head.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
 def write_manifest(
-    ckpt: Path, recipe: Recipe, state: RunState, examples: Sequence[Example], config: DSAConfig, data_minutes: float
+    ckpt: Path, recipe: Recipe, state: RunState, examples: Sequence[Example], config: DSAConfig, data_minutes: float,
+    provenance: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """manifest.json beside the weights: the recipe, the training data's seeds and size, the measured time. The
     quality figures are added by benchmarks/bench_agent_quality.py (`update_manifest`), never by hand."""
@@ -62,6 +81,7 @@ def write_manifest(
             **recipe_cost(recipe, state.history, data_minutes),
             "final_losses": {s: _last(state.history, s) for s in STAGES},
         },
+        "provenance": list(provenance),
         "continued_from": _lineage(recipe.init),
         "agent": AGENT_SETTINGS,
         "eval": old.get("eval"),

@@ -36,6 +36,9 @@ class Recipe:
     difficulties: tuple[int, ...] = (1, 2, 3)
     families: tuple[str, ...] = ()
     """Empty: every family."""
+    wording: str = "train"
+    """The space the training instructions are phrased from (`agentkit.envs.wording`): "train" (many phrasings,
+    never the held-out ones the benchmark measures with), or "template" (each family's own sentence only)."""
     thinking: bool = True
     vocab_size: int = 4096
     max_len: int = 2560
@@ -72,8 +75,8 @@ class Recipe:
     several times more examples per step. 0: generated tokens only."""
     dense_steps: int = 4800
     indexer_steps: int = 100
-    sparse_steps: int = 60
-    focus_weight: float = 0.0
+    sparse_steps: int = 80
+    focus_weight: float = 1.0
     """Weight of the focus loss in sparse training (dsa.attention_focus_loss: minus the log of the share of the
     dense attention mass on the indexer's top-k, averaged over layers), beside the LM loss of weight 1. The DeepSeek
     recipe has no such term; without it the dense attention of the trained weights keeps the spread the dense stage
@@ -110,6 +113,9 @@ class Recipe:
             raise TrainError(f"length_multiple must be >= 1 (1: no rounding), got {self.length_multiple}")
         if self.focus_weight < 0:
             raise TrainError(f"focus_weight must be >= 0 (0: the plain DeepSeek recipe), got {self.focus_weight}")
+        if self.wording not in ("train", "template"):
+            raise TrainError(f"wording must be 'train' or 'template' (the held-out phrasings are for evaluation "
+                             f"only), got {self.wording!r}")
         if not 0.0 <= self.context_weight < 1.0:
             raise TrainError(f"context_weight must be in [0, 1) (generated tokens weigh 1), got {self.context_weight}")
 

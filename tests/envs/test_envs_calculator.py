@@ -84,7 +84,7 @@ def test_a_reference_sum_lists_each_value_under_its_record_before_the_expression
             pairs = [rest.rsplit(" ", 1) for _, rest in items]
             labels, values = [p[0] for p in pairs], [p[1] for p in pairs]
             assert len(set(labels)) == len(labels) >= 2, call.thought
-            assert call.arguments["expression"] == " " + " + ".join(values)
+            assert call.arguments["expression"] == " + ".join(values)  # the renderer adds the model's leading space
             seen = "".join(str(r.content) for r in trace.results[:i])
             for label, value in zip(labels, values, strict=True):
                 assert f'"{label}"' in seen, (label, call.thought)

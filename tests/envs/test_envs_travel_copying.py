@@ -9,10 +9,11 @@ import re
 from agentkit.envs.families.travel.model import CITIES, CITY_NAMES
 from agentkit.envs.generator import generate_records
 from agentkit.envs.spec import TaskRecord
+from agentkit.envs.trajectories import LOCAL_MODEL
 
 
 def _records() -> list[TaskRecord]:
-    return generate_records(60, 5150, ["travel"], (1, 2))
+    return generate_records(60, 5150, ["travel"], (1, 2), wording="template")
 
 
 def test_the_flight_search_documents_every_airport_code_in_its_origin_and_destination() -> None:
@@ -31,7 +32,7 @@ def test_a_booking_thought_restates_the_route_then_names_the_codes_it_searches()
     bookings = 0
     for rec in _records():
         for call in rec.solution.calls:
-            m = re.match(r"Flying (from (\w+) to (\w+) on ([^:]+)): \2 is ([A-Z]{3}), \3 is ([A-Z]{3}), ", call.thought)
+            m = re.match(r"Flying (from (\w+) to (\w+) on ([^:]+)): \2 is ([A-Z]{3}), \3 is ([A-Z]{3}), ", LOCAL_MODEL.thought(call))
             if not m:
                 continue
             phrase, origin, dest, _, o, d = m.groups()

@@ -38,7 +38,7 @@ def check_generate(out: Path, address: str) -> dict[str, Any]:
     # an interrupted run: the first 15 tasks in OUT.partial with its plan, as `envs generate` leaves them
     partial = out / "gen-resumed.jsonl.partial"
     partial.write_bytes(b"".join(full.splitlines(keepends=True)[:15]))
-    plan = {"n": 40, "seed": 11, "families": list(families()), "difficulty": [1, 2, 3]}
+    plan = {"n": 40, "seed": 11, "families": list(families()), "difficulty": [1, 2, 3], "wording": "train"}
     partial.with_name(partial.name + ".json").write_text(json.dumps(plan))
     resumed = cli(*common, "--executor", "ray", "--address", address, "--out", str(out / "gen-resumed.jsonl"))
     said, said_resumed = (" ".join(p.stderr.split()) for p in (ray, resumed))  # rich wraps lines at its width

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from agentkit.envs.errors import GenerationError
 from agentkit.envs.families._kit_world import id_key, only
 from agentkit.envs.families.dataset.model import CATEGORIES, REGIONS
-from agentkit.envs.family import GoalBuilder, pick
+from agentkit.envs.family import Anchored, GoalBuilder, pick
 
 LOAD = (
     "lines = open({file!r}).read().splitlines()\n"
@@ -68,11 +68,10 @@ def top_region(g: GoalBuilder) -> None:
     body = (f"tot = {{}}\nfor r in rows:\n    if r['date'].startswith({month!r}):\n"
             "        tot[r['region']] = tot.get(r['region'], 0) + int(r['units']) * float(r['unit_price'])\n")
     named = data["month_names"][month]
-    # The thought restates the instruction's phrase up to the month, as the ledger's spending tasks do: opening on a
-    # bare month name, the model wrote "January 2025 is 2025-01" for February (the most common dataset failure).
+    # Anchored on the question's phrase up to the month (see the ledger's spending tasks).
     best = _compute(g, body, "top region", "max(tot, key=tot.get)", lambda rows: ranked[0][0],
-                    f"The highest revenue (units x unit_price) in {named}: {named} is {month}. "
-                    f"Summing revenue per region for {month}.")
+                    Anchored(f"The highest revenue (units x unit_price) in {named}",
+                             f"{named} is {month}. Summing revenue per region for {month}."))
     g.hide(f"{ranked[0][1]:.2f}")
     g.say(f"In {data['file']}, which region had the highest revenue (units x unit_price) in "
           f"{data['month_names'][month]}?")
@@ -108,8 +107,8 @@ def record_units(g: GoalBuilder) -> None:
         raise GenerationError("zero")
     named = w.data["month_names"][month]
     value = int(_compute(g, "", "units", expr, lambda rows: direct,
-                         f"The total units sold in the {region} region during {named}: {named} is {month}. "
-                         f"Counting units sold in {region} in {month}."))
+                         Anchored(f"The total units sold in the {region} region during {named}",
+                                  f"{named} is {month}. Counting units sold in {region} in {month}.")))
     hit = only(g.find_all("list_metrics", f"Finding the metric {name}.", name=name), "metric")
     mid = hit[id_key(w, "list_metrics")]
     g.do("set_metric", f"Recording {value} on {mid}.", id=mid, value=value)

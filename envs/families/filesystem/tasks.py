@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agentkit.envs.errors import GenerationError
 from agentkit.envs.families.filesystem.model import LEVELS, USERS
-from agentkit.envs.family import GoalBuilder, pick
+from agentkit.envs.family import Anchored, GoalBuilder, pick
 
 
 def _service(g: GoalBuilder) -> str:
@@ -53,14 +53,14 @@ def set_level(g: GoalBuilder) -> None:
     path = f"{w.data['root']}/{svc}.conf"
     old, new = f"log_level = {values['log_level']}", f"log_level = {level}"
     if w.has("replace_in_file") and g.rng.random() < 0.7:
-        g.do("replace_in_file", f"The log level of the {svc} service to {level}: replacing '{old}' with '{new}'.",
-             path=path, old=old, new=new)
+        g.do("replace_in_file", Anchored(f"The log level of the {svc} service to {level}",
+                                         f"replacing '{old}' with '{new}'."), path=path, old=old, new=new)
     else:
         # The thought restates "service to LEVEL" in the instruction's words, so the new level is a copy that
         # continues a matching phrase. It was not enough: trained on it, the model still wrote the old line back (0 of
         # 9 rewrites on seed 7,770,027), copying the file it had just read, line after line (README, What still fails).
-        g.do("write_file", f"The log level of the {svc} service to {level}: writing the file back with "
-             f"log_level = {level} and nothing else changed.", path=path, content=text.replace(old, new))
+        g.do("write_file", Anchored(f"The log level of the {svc} service to {level}", "writing the file back with "
+             f"log_level = {level} and nothing else changed."), path=path, content=text.replace(old, new))
     g.expect(w.c("files"), path, w.f("content"), text.replace(old, new))
     g.say(f"Set the log level of the {svc} service to {level} in its config file (in {w.data['root']}); leave "
           "everything else as is.")
@@ -108,8 +108,8 @@ def clean_tmp(g: GoalBuilder) -> None:
     owner = pick(g.rng, USERS)
     _claim_dir(g, "/tmp/scratch/")
     # "owned by the user 'X'" restated from the instruction: opening on a bare owner name, the model wrote "svc".
-    mine = g.find_all("list_dir", f"Files owned by the user '{owner}': I list /tmp/scratch filtered to owner "
-                      f"{owner}.", path="/tmp/scratch", owner=owner)
+    mine = g.find_all("list_dir", Anchored(f"Files owned by the user '{owner}'", "I list /tmp/scratch filtered to "
+                      f"owner {owner}."), path="/tmp/scratch", owner=owner)
     if not mine:
         raise GenerationError("nothing owned")
     for e in mine:

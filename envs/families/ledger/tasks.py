@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agentkit.envs.errors import GenerationError
 from agentkit.envs.families._kit_world import MONTH_NAMES, id_key, only
-from agentkit.envs.family import GoalBuilder, money, pick
+from agentkit.envs.family import Anchored, GoalBuilder, money, pick
 
 
 def _find(g: GoalBuilder, owner: str, kind: str, thought: str) -> tuple[str, dict]:
@@ -109,8 +109,8 @@ def total_spent(g: GoalBuilder) -> None:
          f"{category} spending on {owner}'s {kind} account during {named}"),
     ))
     total = _sum_spent(g, rid, category, month,
-                       f"The {phrase}: {named} is {month}. Listing {category} postings of {rid} in {month}; I will "
-                       "add up every page.")
+                       Anchored(f"The {phrase}", f"{named} is {month}. Listing {category} postings of {rid} in "
+                                f"{month}; I will add up every page."))
     g.hide(rid, total)
     g.say(asked)
     g.answer_number(total, f"{owner} spent {money(total)} {w.data['currency']} on {category} in {named}.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from agentkit.envs.errors import GenerationError
 from agentkit.envs.families._kit_world import id_key
 from agentkit.envs.families.travel.model import CITY_NAMES, DATE_NAMES, DATES
-from agentkit.envs.family import GoalBuilder, money, pick
+from agentkit.envs.family import Anchored, GoalBuilder, money, pick
 
 
 def _route(g: GoalBuilder) -> tuple[str, str, str]:
@@ -31,8 +31,8 @@ def cheapest_fare(g: GoalBuilder) -> None:
     # The thought opens on the question's own words up to the day, like a booking's: opening on the bare day name, the
     # model wrote another day (the other goal's, or Monday) in all 7 failed fare answers (seed 7,770,039).
     asked = f"cheapest {cabin} fare from {CITY_NAMES[o]} ({o}) to {CITY_NAMES[d]} ({d}) on {DATE_NAMES[date]}"
-    best = _cheapest(g, o, d, date, cabin, f"The {asked}: the day is {date}. I search {cabin} flights {o}->{d} on "
-                     f"{date}, cheapest first; the first fare is the lowest.", False)
+    best = _cheapest(g, o, d, date, cabin, Anchored(f"The {asked}", f"the day is {date}. I search {cabin} flights "
+                     f"{o}->{d} on {date}, cheapest first; the first fare is the lowest."), False)
     price = best[g.w.f("price")]
     g.hide(price, best[id_key(g.w, "search_flights")])
     g.say(f"What is the {asked}?")
@@ -47,9 +47,10 @@ def book_cheapest(g: GoalBuilder) -> None:
     # The thought restates the route in the instruction's own words ("from Berlin to Athens on Monday ..."), so each
     # city and the day are copies that continue a matching phrase; opening on a bare city name, the model wrote
     # "Oslo" first whatever the instruction said.
-    best = _cheapest(g, o, d, date, cabin, f"Flying from {CITY_NAMES[o]} to {CITY_NAMES[d]} on {DATE_NAMES[date]}: "
-                     f"{CITY_NAMES[o]} is {o}, {CITY_NAMES[d]} is {d}, and the day is {date}. I search {cabin} flights "
-                     f"{o}->{d} on {date} with a free seat, cheapest first.", True)
+    best = _cheapest(g, o, d, date, cabin, Anchored(
+        f"Flying from {CITY_NAMES[o]} to {CITY_NAMES[d]} on {DATE_NAMES[date]}",
+        f"{CITY_NAMES[o]} is {o}, {CITY_NAMES[d]} is {d}, and the day is {date}. I search {cabin} flights {o}->{d} on "
+        f"{date} with a free seat, cheapest first."), True)
     fid = best[id_key(w, "search_flights")]
     g.claim(w.c("flights"), fid)
     g.do("book", f"{fid} is the cheapest with seats ({money(best[f('price')])}); booking it.", traveler=traveler,
