@@ -81,6 +81,9 @@ def register(subparsers: Any) -> None:
     t = sub.add_parser("trajectories", help="render reference solutions as chat transcripts (training JSONL)")
     t.add_argument("path")
     t.add_argument("--out", required=True)
+    t.add_argument("--style", choices=("plain", "local-model"), default="plain",
+                   help="plain: the references as the task set holds them; local-model: the thinking and arguments "
+                        "written the way the local model is trained on them (anchors restated, spaced expressions)")
     t.set_defaults(func=cmd_trajectories)
 
     fl = sub.add_parser("families", help="list the installed families")
@@ -322,7 +325,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_trajectories(args: argparse.Namespace) -> int:
     from agentkit.envs.results import same_file
-    from agentkit.envs.trajectories import to_training_line
+    from agentkit.envs.trajectories import LOCAL_MODEL, PLAIN, to_training_line
 
     console = Console(stderr=True)
     if same_file(args.path, args.out):
@@ -332,9 +335,10 @@ def cmd_trajectories(args: argparse.Namespace) -> int:
     for err in bad:
         console.print(f"[red]{args.path}:{err}[/red] (skipped)")
     tmp = out.with_name(f".{out.name}.tmp")
+    style = LOCAL_MODEL if args.style == "local-model" else PLAIN
     with open(tmp, "w", encoding="utf-8") as fh:
         for _, rec in good:
-            fh.write(json.dumps(to_training_line(rec), ensure_ascii=False) + "\n")
+            fh.write(json.dumps(to_training_line(rec, style), ensure_ascii=False) + "\n")
     tmp.replace(out)  # --out changes only once the whole file is written
     console.print(f"wrote {len(good)} transcript(s) to {args.out}")
     return 0 if not bad else 1

@@ -66,6 +66,12 @@ def test_show_and_trajectories(small_set: Path, tmp_path: Path, capsys: pytest.C
     assert main(["trajectories", str(small_set), "--out", str(traj)]) == 0
     rows = [json.loads(x) for x in traj.read_text().splitlines()]
     assert len(rows) == 30 and all(r["messages"][0]["role"] == "system" for r in rows)
+    styled = tmp_path / "styled.jsonl"
+    assert main(["trajectories", str(small_set), "--out", str(styled), "--style", "local-model"]) == 0
+    calls = [c["arguments"] for x in styled.read_text().splitlines()
+             for m in json.loads(x)["messages"] for c in m.get("tool_calls") or []]  # fmt: skip
+    expressions = [json.loads(a)["expression"] for a in calls if '"expression"' in a]
+    assert expressions and all(e.startswith(" ") for e in expressions)  # the local model's leading space
 
 
 def test_register_plugs_into_a_parent_parser() -> None:

@@ -187,3 +187,21 @@ def test_turn_exact_match_counts_turns_reproduced_token_for_token():
 
     assert turn_exact_match(one_miss, [ex]) == 0.5
     assert turn_exact_match(lambda seq: [0] * len(seq), [ex, ex]) == 0.0
+
+
+def test_training_data_is_worded_from_the_training_space_and_rendered_for_the_local_model():
+    """The recipe's tasks carry varied (never held-out) wording, and their transcripts are written the local model's
+    way (`LOCAL_MODEL`): a task set that is the same for every model, data design in the renderer."""
+    from agentkit.envs.trajectories import LOCAL_MODEL
+    from agentkit.training.data import generate_trajectories
+    from agentkit.training.recipe import TINY, Recipe, TrainError
+
+    trajectories = generate_trajectories(TINY)
+    reworded = [r for r, _, _ in trajectories if r.meta.get("wording") == "train"]
+    assert len(reworded) >= len(trajectories) // 2
+    for record, conv, _ in trajectories:
+        assert conv[1].content == record.task.instruction
+        thoughts = [m.reasoning_content for m in conv if getattr(m, "tool_calls", None)]
+        assert thoughts == [LOCAL_MODEL.thought(c) or None for c in record.solution.calls]
+    with pytest.raises(TrainError, match="held-out phrasings are for evaluation"):
+        Recipe(wording="heldout")

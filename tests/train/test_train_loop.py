@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -218,6 +219,12 @@ def test_cli_train_resumes_a_finished_run_and_ship_copies_it(tiny_run: Path, tmp
     assert main(["local", "train", str(tiny_run), "--tiny", "--threads", "1"]) == 0  # nothing left: re-writes it
     after = load_file(tiny_run / "checkpoint" / "model.safetensors")
     assert all(torch.equal(after[k], v) for k, v in before.items())
+    # the manifest names every command and source tree that trained the run: the fixture's Trainer, then the CLI
+    provenance = json.loads((tiny_run / "checkpoint" / "manifest.json").read_text())["provenance"]
+    assert provenance[0]["command"] is None and provenance[-1]["command"] == f"agentkit local train {tiny_run} --tiny"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(cli.__file__).parent)
+    if head.returncode == 0:  # a git checkout (an installed wheel records None)
+        assert provenance[-1]["commit"] == head.stdout.strip() and isinstance(provenance[-1]["dirty"], bool)
     monkeypatch.setattr(cli, "_shipped_dir", lambda: tmp_path / "shipped")
     assert main(["local", "ship", str(tiny_run)]) == 0
     assert LocalDSABackend(tmp_path / "shipped").transformer.cfg.dim == TINY.dim
