@@ -9,7 +9,7 @@ family, the search index for knowledge) with DSA sparse attention (the default);
 attention on the same weights, the baseline the sparse figure is compared with. The top-k recall of the dense
 attention mass is measured on the held-out tasks' reference trajectories.
 
-    python benchmarks/bench_agent_quality.py                  # 40 + 40 reworded + 20 tasks per family (1,000)
+    python benchmarks/bench_agent_quality.py                  # 45 + 45 reworded + 10 tasks per family (1,000)
     python benchmarks/bench_agent_quality.py --quick          # 1 + 1 reworded task per family, no difficulty 3
     python benchmarks/bench_agent_quality.py --write-manifest # store the figures in the checkpoint's manifest
 
@@ -70,7 +70,8 @@ def first_per_family(tasks: list[TaskRecord], n: int) -> list[TaskRecord]:
 def training_data_sections(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The training data of a checkpoint and of every checkpoint it was continued from (`continued_from`), each with
     the families its recipe asked the generator for (`generator_families`; empty: every family)."""
-    return [{**node["training_data"], "generator_families": (node.get("recipe") or {}).get("families") or []}
+    return [{**node["training_data"], "generator_families": (node.get("recipe") or {}).get("families") or [],
+             "wording": (node.get("recipe") or {}).get("wording", "template")}  # recipes before wording: templates
             for node in manifest_lineage(manifest) if node.get("training_data")]  # fmt: skip
 
 
@@ -84,7 +85,7 @@ def overlap_with_training(tasks: list[TaskRecord], manifest: dict[str, Any]) -> 
         (r.task.instruction, r.meta.get("env_hash"))
         for data in sections
         for s in generate(data["n_tasks"], data["generator_seed"], data["generator_families"] or None,
-                          tuple(data["difficulties"]))
+                          tuple(data["difficulties"]), workers=2, wording=data["wording"])
         if s.line and (r := TaskRecord.from_json(s.line))
     }  # fmt: skip
     return sum((t.task.instruction, t.meta.get("env_hash")) in train for t in tasks)
@@ -234,8 +235,8 @@ async def main() -> dict[str, Any]:
     ap.add_argument("--checkpoint", type=Path, default=SHIPPED_CHECKPOINT)
     ap.add_argument("--quick", action="store_true", help="1 task per family at difficulty 1-2, reworded too")
     ap.add_argument("--per-family", type=int, default=None,
-                    help="difficulty 1-2 tasks per family, each run in generated and in held-out wording (default 40)")
-    ap.add_argument("--d3-per-family", type=int, default=None, help="difficulty 3 tasks per family (default 20)")
+                    help="difficulty 1-2 tasks per family, each run in generated and in held-out wording (default 45)")
+    ap.add_argument("--d3-per-family", type=int, default=None, help="difficulty 3 tasks per family (default 10)")
     ap.add_argument("--dense-per-family", type=int, default=None,
                     help="difficulty 1-2 tasks per family also run with dense attention (default 10, --quick 1)")
     ap.add_argument("--unconstrained-per-family", type=int, default=0,
@@ -257,8 +258,8 @@ async def main() -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     logging.getLogger("agentkit.local").setLevel(logging.ERROR)  # malformed output is scored, not logged
     console = Console()
-    per_family = args.per_family if args.per_family is not None else (1 if args.quick else 40)
-    per_family_d3 = args.d3_per_family if args.d3_per_family is not None else (0 if args.quick else 20)
+    per_family = args.per_family if args.per_family is not None else (1 if args.quick else 45)
+    per_family_d3 = args.d3_per_family if args.d3_per_family is not None else (0 if args.quick else 10)
     manifest_path = args.checkpoint / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     if args.seed in {data.get("generator_seed") for data in training_data_sections(manifest)}:
