@@ -37,7 +37,7 @@ from agentkit.backends.local.backend import SHIPPED_CHECKPOINT, manifest_lineage
 from agentkit.backends.local.shipped import shipped_backend
 from agentkit.envs.eval import AttemptRecord, EvalSummary, evaluate, summarize
 from agentkit.envs.generator import generate, generate_records
-from agentkit.envs.results import write_results
+from agentkit.envs.results import load_results, write_results
 from agentkit.envs.spec import TaskRecord
 from agentkit.training.agent import AGENT_SETTINGS, agent_factory
 from agentkit.training.data import encode_records
@@ -93,8 +93,11 @@ def overlap_with_training(tasks: list[TaskRecord], manifest: dict[str, Any]) -> 
 
 async def run_eval(
     checkpoint: Path, tasks: list[TaskRecord], mode: str, concurrency: int, label: str, threads: int,
-    constrain: bool = True, beams: int | None = None,
+    constrain: bool = True, beams: int | None = None, out: Path | None = None,
 ) -> tuple[EvalSummary, list[AttemptRecord]]:  # fmt: skip
+    """One eval run; with `out`, its attempts are appended to that results file as they finish and a rerun resumes
+    it (a run of 1,000 tasks takes over an hour on two cores: an interruption loses at most the attempts in
+    flight). The file's config names the checkpoint and settings, so resuming another checkpoint is refused."""
     backend = shipped_backend(
         checkpoint, mode=mode, max_batch=concurrency, threads=threads, constrain_tool_calls=constrain, beams=beams
     )
@@ -112,8 +115,13 @@ async def run_eval(
                 print(f"{label}: {progress.done}/{len(tasks)} done, {progress.passed} passed", file=sys.stderr,
                       flush=True)  # fmt: skip
 
+        config = {"checkpoint": str(checkpoint.resolve()), "mode": mode, "beams": beams, "constrain": constrain}
         try:
-            summary = await evaluate(agent_factory(backend), tasks, concurrency=concurrency, on_attempt=on_attempt)
+            summary = await evaluate(agent_factory(backend), tasks, concurrency=concurrency, on_attempt=on_attempt,
+                                     out=out, config=config)  # fmt: skip
+            if out is not None:
+                wanted = {t.task.task_id for t in tasks}
+                records = [r for r in load_results(out) if r.task_id in wanted]
             return summary, records
         finally:
             await backend.aclose()
@@ -247,6 +255,9 @@ async def main() -> dict[str, Any]:
     ap.add_argument("--beams", type=int, default=None,
                     help="beam width of each turn (1: greedy; default: the checkpoint manifest's agent setting)")
     ap.add_argument("--write-manifest", action="store_true", help="store the figures in the checkpoint's manifest")
+    ap.add_argument("--resume-dir", type=Path, default=None,
+                    help="keep every eval run's attempts in this directory as they finish (sparse.jsonl, dense.jsonl, "
+                         "unconstrained.jsonl); the same command run again resumes where it stopped")
     ap.add_argument("--records", type=Path, default=None,
                     help="also write every sparse attempt (transcript included) to this JSONL file, the eval "
                          "harness's results format, for diffing two checkpoints task by task")  # fmt: skip
@@ -279,8 +290,9 @@ async def main() -> dict[str, Any]:
     dense_tasks = first_per_family(d12, n_dense)
 
     beams = args.beams if args.beams is not None else int(manifest.get("agent", {}).get("beams", 1))
+    kept = (lambda name: args.resume_dir / f"{name}.jsonl") if args.resume_dir else (lambda name: None)
     everything, records = await run_eval(args.checkpoint, tasks, "sparse", args.concurrency, "sparse (DSA)",
-                                         args.threads, beams=beams)  # fmt: skip
+                                         args.threads, beams=beams, out=kept("sparse"))  # fmt: skip
     by_set = {name: summarize([r for r in records if r.task_id in {t.task.task_id for t in group}])
               for name, group in (("d12", d12), ("reworded", reworded), ("d3", d3)) if group}  # fmt: skip
     sparse = by_set["d12"]
@@ -288,7 +300,7 @@ async def main() -> dict[str, Any]:
         write_records(args.records, records)
     dense = (
         (await run_eval(args.checkpoint, dense_tasks, "dense", args.concurrency, "dense", args.threads,
-                        beams=beams))[0]
+                        beams=beams, out=kept("dense")))[0]
         if dense_tasks else None
     )  # fmt: skip
     ids = {t.task.task_id for t in dense_tasks}
@@ -297,7 +309,7 @@ async def main() -> dict[str, Any]:
     free_tasks = first_per_family(tasks, n_free)
     free = (
         (await run_eval(args.checkpoint, free_tasks, "sparse", args.concurrency, "unconstrained", args.threads,
-                        constrain=False, beams=beams))[0]
+                        constrain=False, beams=beams, out=kept("unconstrained")))[0]
         if free_tasks else None
     )  # fmt: skip
     free_ids = {t.task.task_id for t in free_tasks}

@@ -223,8 +223,9 @@ TYPO_WORDS = frozenset((
     "everything", "handle", "following", "things", "right", "cancel", "check", "create", "meeting", "number",
     "revenue", "region", "service", "minutes", "office", "hours", "record", "loans", "change", "active", "total",
 ))
-"""Words a typo may hit: the templates' own words that name no value (a misspelt status, department, city or
-cabin would make the task ambiguous, not merely misspelt)."""
+"""Words a typo may hit: the templates' own words. Names, ids, numbers, paths, departments, cities and cabins are
+never hit (a misspelt one would make the task ambiguous, not merely misspelt); two status words a filter copies
+("active", "confirmed") are, as a person misspells them, and their meaning stays plain."""
 
 
 def _typo(word: str, rng: random.Random, kinds: Sequence[str]) -> str:
