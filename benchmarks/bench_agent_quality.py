@@ -345,6 +345,8 @@ async def main() -> dict[str, Any]:
         "tasks": len(tasks),
         "tasks_d12": len(d12),
         "tasks_d12_heldout_wording": len(reworded),
+        # a rewording that would lose a name or number keeps the template's sentence: how many actually changed
+        "tasks_reworded": sum(t.meta.get("wording") == "heldout" for t in reworded),
         "tasks_d3": len(d3),
         "dense_tasks": len(dense_tasks),
         "eval_seed": args.seed,
