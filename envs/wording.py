@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from agentkit.envs.family import pick
+
 Wording = Literal["template", "train", "heldout"]
 WORDINGS: tuple[str, ...] = ("template", "train", "heldout")
 TEMPLATE: Wording = "template"
@@ -246,10 +248,6 @@ _KEYBOARD = {c: "".join(r[j] for j in (k - 1, k + 1) if 0 <= j < len(r)) for r i
 TYPO_KINDS: dict[str, tuple[str, ...]] = {"train": ("swap", "drop"), "heldout": ("double", "key")}
 
 
-def _pick(rng: random.Random, options: Sequence[str]) -> str:
-    return options[int(rng.random() * len(options))]
-
-
 def _protected(text: str) -> set[str]:
     """What a rewording must keep: quoted titles, paths and file names, numbers, and capitalised words that do
     not open a sentence (names, cities, products)."""
@@ -285,16 +283,16 @@ def reword(instruction: str, rng: random.Random, wording: Wording) -> str:
     for point in PHRASES:
         options = point.heldout if held and point.heldout else point.train
         if point.pattern.search(text):
-            choice = _pick(rng, options)  # one phrasing per point, every match of it alike
+            choice = pick(rng, options)  # one phrasing per point, every match of it alike
             text = point.pattern.sub(lambda m, choice=choice: m.expand(choice), text)
     text = _IMPERATIVE.sub(lambda m: _request(m, rng, wording), text)
     text = _layout(text, rng, wording)
     text = _typos(text, rng, wording)
     if rng.random() < 0.15:
         text = _lower_first(text)
-    opener, closer = _pick(rng, OPENERS[wording]), _pick(rng, CLOSERS[wording])
+    opener, closer = pick(rng, OPENERS[wording]), pick(rng, CLOSERS[wording])
     if held and not opener and not closer:  # held-out text always differs from training text in its frame, too
-        opener = _pick(rng, [o for o in OPENERS[HELDOUT] if o])
+        opener = pick(rng, [o for o in OPENERS[HELDOUT] if o])
     if opener.endswith(", ") or opener.endswith(": "):
         text = _lower_first(text)
     out = f"{opener}{text}{closer}"
@@ -303,15 +301,15 @@ def reword(instruction: str, rng: random.Random, wording: Wording) -> str:
 
 def _request(m: re.Match[str], rng: random.Random, wording: Wording) -> str:
     verb, rest = m.group(1), m.group(2)
-    form = _pick(rng, REQUESTS[wording])
+    form = pick(rng, REQUESTS[wording])
     return form.format(v=verb, lv=verb.lower(), rest=rest)
 
 
 def _layout(text: str, rng: random.Random, wording: Wording) -> str:
     if not _HEADER.search(text):
         return text
-    text = _HEADER.sub(lambda m: _pick(rng, HEADERS[wording]), text, count=1)
-    marker = _pick(rng, MARKERS[wording])
+    text = _HEADER.sub(lambda m: pick(rng, HEADERS[wording]), text, count=1)
+    marker = pick(rng, MARKERS[wording])
     head, _, body = text.partition("\n")
     items = [p for p in re.split(r"(?m)^(?:\d+\. |- )|\([a-z]\) ", body) if p.strip()]
     lines = [marker.format(n=i, a=chr(96 + i)) + p.strip() for i, p in enumerate(items, 1)]
@@ -328,13 +326,9 @@ def _typos(text: str, rng: random.Random, wording: Wording) -> str:
              if m.group(0) in TYPO_WORDS and not any(a <= m.start() < b for a, b in quoted)]
     if not spots:
         return text
-    for m in sorted({_pick_match(rng, spots) for _ in range(1 + int(rng.random() * 2))}, key=lambda m: -m.start()):
+    for m in sorted({pick(rng, spots) for _ in range(1 + int(rng.random() * 2))}, key=lambda m: -m.start()):
         text = text[: m.start()] + _typo(m.group(0), rng, kinds) + text[m.end() :]
     return text
-
-
-def _pick_match(rng: random.Random, spots: list[re.Match[str]]) -> re.Match[str]:
-    return spots[int(rng.random() * len(spots))]
 
 
 def wording_rng(task_seed: int, wording: Wording) -> random.Random:
