@@ -1,10 +1,9 @@
 """What the training recipe costs on *this* machine, before committing an hour to it.
 
 The recipe's budget is 90 minutes of training on a 2-core machine (it was 60 before the recipe grew to varied
-wording and the sparse stage's focus loss; the figures in docs/training.md say which budget they were judged by), but
-machines of that size differ a lot: whether the CPU
-multiplies bfloat16 natively, emulates it (many times slower than float32), or spends the step on elementwise work
-whatever its matmul speed (docs/training.md has the figures of the machines measured so far). This benchmark
+wording and the sparse stage's focus loss; the figures in docs/training.md say which budget they were judged by),
+but machines of that size differ a lot: whether the CPU multiplies bfloat16 natively, emulates it (many times
+slower than float32), or spends the step on elementwise work whatever its matmul speed (docs/training.md has the figures of the machines measured so far). This benchmark
 times real training steps of every stage (`agentkit.training.time_recipe`:
 the recipe's shape, real batches from a sample of the recipe's own data) the way `agentkit local train` runs them on
 this machine (`Recipe.bf16=None`: bfloat16 autocast where the CPU has it natively, float32 elsewhere;
